@@ -1,0 +1,61 @@
+"""Thin fixtures: the program defaults, one persona per permission boundary."""
+
+import pytest
+from django.contrib.auth.models import Group, Permission
+
+from loyalty.defaults import CASHIER, MARKETING, groups_ensure, program_defaults_ensure
+from loyalty.models import BeneficiaryCategory, ProgramSettings, Tier
+from tests import factories
+
+
+@pytest.fixture(autouse=True)
+def program(db):
+    """Defaults of PRODUCT.md; re-created because transactional tests flush tables."""
+    program_defaults_ensure(
+        ProgramSettings=ProgramSettings, Tier=Tier, BeneficiaryCategory=BeneficiaryCategory
+    )
+    if not Group.objects.filter(name=CASHIER).exists():
+        groups_ensure(Group=Group, Permission=Permission)
+    return ProgramSettings.load()
+
+
+@pytest.fixture
+def tiers(program) -> dict[str, Tier]:
+    """The default tiers by their English name: Base, Silver, Gold, Platinum."""
+    ordered = list(Tier.objects.order_by("threshold"))
+    return dict(zip(["Base", "Silver", "Gold", "Platinum"], ordered, strict=True))
+
+
+@pytest.fixture
+def store():
+    return factories.StoreFactory(code="MSK-01", name="Москва, Тверская")
+
+
+@pytest.fixture
+def member(tiers):
+    return factories.MemberFactory(tier=tiers["Base"])
+
+
+@pytest.fixture
+def marketer():
+    return factories.UserFactory(username="marketer", is_staff=True, groups=[MARKETING])
+
+
+@pytest.fixture
+def cashier():
+    return factories.UserFactory(username="cashier", groups=[CASHIER])
+
+
+@pytest.fixture
+def outsider():
+    return factories.UserFactory(username="outsider")
+
+
+@pytest.fixture
+def partner():
+    return factories.PartnerFactory()
+
+
+@pytest.fixture
+def partner_key(partner) -> str:
+    return factories.partner_key(partner)

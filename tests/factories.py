@@ -1,0 +1,99 @@
+"""Factories for every model, with realistic Russian data (Faker ru_RU)."""
+
+from decimal import Decimal
+
+import factory
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from factory.django import DjangoModelFactory
+from faker import Faker
+
+from loyalty.models import BeneficiaryCategory, Partner, PartnerAPIKey, Store, Tier
+from members.cards import card_number_generate
+from members.models import Member
+
+fake = Faker("ru_RU")
+
+
+def ru_mobile(n: int) -> str:
+    return f"+7912{n % 10_000_000:07d}"
+
+
+class StoreFactory(DjangoModelFactory):
+    class Meta:
+        model = Store
+        django_get_or_create = ("code",)
+
+    code = factory.Sequence(lambda n: f"ST-{n:02d}")
+    name = factory.LazyFunction(lambda: f"Магазин на {fake.street_name()}")
+    city = "Москва"
+
+
+class TierFactory(DjangoModelFactory):
+    class Meta:
+        model = Tier
+        django_get_or_create = ("name",)
+
+    name = factory.Sequence(lambda n: f"Tier {n}")
+    threshold = factory.Sequence(lambda n: Decimal(n * 1000))
+    discount_percent = Decimal("0")
+    earn_percent = Decimal("1")
+
+
+class BeneficiaryCategoryFactory(DjangoModelFactory):
+    class Meta:
+        model = BeneficiaryCategory
+        django_get_or_create = ("code",)
+
+    code = factory.Sequence(lambda n: f"category-{n}")
+    name = factory.Sequence(lambda n: f"Категория {n}")
+    discount_percent = Decimal("7")
+    is_proof_required = True
+
+
+class MemberFactory(DjangoModelFactory):
+    class Meta:
+        model = Member
+
+    card_number = factory.LazyFunction(card_number_generate)
+    phone = factory.Sequence(ru_mobile)
+    email = factory.Sequence(lambda n: f"member{n}@example.ru")
+    first_name = factory.LazyFunction(fake.first_name)
+    last_name = factory.LazyFunction(fake.last_name)
+    birth_date = factory.LazyFunction(lambda: fake.date_of_birth(minimum_age=18, maximum_age=80))
+    tier = factory.LazyFunction(
+        lambda: Tier.objects.order_by("threshold").first() or TierFactory(threshold=Decimal(0))
+    )
+
+
+class UserFactory(DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ("username",)
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda o: f"{o.username}@example.ru")
+    password = factory.django.Password("correct-horse-battery")
+    is_staff = False
+
+    @factory.post_generation
+    def groups(self, create, extracted, **kwargs):
+        for name in extracted or []:
+            self.groups.add(Group.objects.get(name=name))
+
+
+class PartnerFactory(DjangoModelFactory):
+    class Meta:
+        model = Partner
+
+    name = factory.Sequence(lambda n: f"Партнёр {n}")
+    scopes = factory.LazyFunction(lambda: list(Partner.Scope.values))
+
+
+def partner_key(partner: Partner, **kwargs) -> str:
+    """Create an API key for the partner and return the plain key (shown once)."""
+    _obj, key = PartnerAPIKey.objects.create_key(
+        name=kwargs.pop("name", "test"), partner=partner, **kwargs
+    )
+    return key
