@@ -1,0 +1,164 @@
+"""Forms of the cashier desk. They clean what the cashier typed and call the services.
+
+DomainError → form error happens in exactly one place: `DomainErrorsMixin.call`.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from loyalty.errors import DomainError
+from loyalty.models import Store
+from members.services.checkout import money_input
+
+# Spaces people and keyboards put into amounts: "3 000,50", "3 000,50" (nbsp), "3 000".
+_AMOUNT_SPACES = re.compile(r"[\s\u00a0\u202f']")
+
+
+def amount_normalise(raw: str) -> str:
+    """ "3 000,50 ₽" as a cashier types it → "3000.50" (the services parse it strictly)."""
+    text = _AMOUNT_SPACES.sub("", raw or "").replace(",", ".")
+    return text.removesuffix("₽")
+
+
+class DomainErrorsMixin:
+    """Runs a service and shows a DomainError as a form error.
+
+    `domain_error_fields` maps an error code to the field it belongs next to; any other
+    code becomes a form-wide error. This is the only place the desk maps DomainError.
+    """
+
+    domain_error_fields: dict[str, str] = {}
+
+    def call(self, service, /, **kwargs):
+        """The service's result, or None with the error added to the form."""
+        try:
+            return service(**kwargs)
+        except DomainError as exc:
+            field = self.domain_error_fields.get(exc.code)
+            self.add_error(field, forms.ValidationError(str(exc.message), code=exc.code))
+            return None
+
+
+class LookupForm(DomainErrorsMixin, forms.Form):
+    query = forms.CharField(
+        label=_("Card or phone"),
+        max_length=40,
+        widget=forms.TextInput(
+            attrs={
+                "autofocus": True,
+                "autocomplete": "off",
+                "inputmode": "tel",
+                "enterkeyhint": "search",
+                "placeholder": _("Scan the card or type the phone"),
+            }
+        ),
+    )
+
+    domain_error_fields = {"bad_card_number": "query", "member_not_found": "query"}
+
+
+class ReceiptForm(DomainErrorsMixin, forms.Form):
+    """One receipt: the same form is evaluated while typing and committed on confirm."""
+
+    store = forms.ModelChoiceField(
+        label=_("Store"),
+        queryset=Store.objects.filter(is_active=True).order_by("code"),
+        empty_label=None,
+        error_messages={"invalid_choice": _("Unknown or inactive store.")},
+    )
+    receipt_number = forms.CharField(
+        label=_("Receipt number"),
+        max_length=64,
+        widget=forms.TextInput(attrs={"autocomplete": "off", "enterkeyhint": "next"}),
+    )
+    total = forms.CharField(
+        label=_("Receipt total"),
+        max_length=20,
+        widget=forms.TextInput(
+            attrs={"inputmode": "decimal", "autocomplete": "off", "placeholder": "0,00"}
+        ),
+    )
+    points_to_spend = forms.IntegerField(
+        label=_("Points to spend"),
+        min_value=0,
+        required=False,
+        widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off"}),
+    )
+
+    domain_error_fields = {
+        "invalid_amount": "total",
+        "points_over_limit": "points_to_spend",
+        "insufficient_points": "points_to_spend",
+        "receipt_conflict": "receipt_number",
+        "receipt_number_required": "receipt_number",
+        "store_not_found": "store",
+    }
+
+    def __init__(self, *args, for_commit: bool = True, **kwargs):
+        super().__init__(*args, **kwargs)
+        # While the cashier types, the breakdown needs no receipt number yet.
+        self.fields["receipt_number"].required = for_commit
+        if for_commit:
+            # The page shows the select: read the options once (the widget would read
+            # them twice). The evaluate endpoint never renders it and skips the query.
+            store = self.fields["store"]
+            store.choices = [(s.pk, str(s)) for s in store.queryset]
+
+    def clean_total(self) -> Decimal | None:
+        return self.call(money_input, value=amount_normalise(self.cleaned_data["total"]))
+
+    def clean(self):
+        cleaned = super().clean()
+        total = cleaned.get("total")
+        if total is not None and total <= 0:
+            self.add_error("total", _("The total must be more than zero."))
+        if cleaned.get("points_to_spend") is None and "points_to_spend" not in self.errors:
+            cleaned["points_to_spend"] = 0
+        return cleaned
+
+
+class RefundForm(DomainErrorsMixin, forms.Form):
+    amount = forms.CharField(
+        label=_("Amount to refund"),
+        max_length=20,
+        required=False,
+        help_text=_("Leave empty to refund everything that is left."),
+        widget=forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"}),
+    )
+    # What had been refunded when the page was opened: a second click or a second
+    # cashier refunding the same purchase sees a clear error instead of a second refund.
+    refunded_before = forms.DecimalField(widget=forms.HiddenInput, decimal_places=2)
+
+    domain_error_fields = {
+        "invalid_amount": "amount",
+        "refund_exceeds_paid": "amount",
+    }
+
+    def __init__(self, *args, purchase, **kwargs):
+        kwargs.setdefault("initial", {"refunded_before": purchase.refunded_paid})
+        super().__init__(*args, **kwargs)
+        self.purchase = purchase
+
+    def clean_amount(self) -> Decimal | None:
+        raw = amount_normalise(self.cleaned_data["amount"])
+        if not raw:
+            return None
+        return self.call(money_input, value=raw)
+
+    def clean(self):
+        cleaned = super().clean()
+        before = cleaned.get("refunded_before")
+        if before is not None and before != self.purchase.refunded_paid:
+            raise forms.ValidationError(
+                _(
+                    "This purchase has changed since the page was opened (another refund "
+                    "was recorded). Check the amounts and try again."
+                ),
+                code="stale",
+            )
+        return cleaned
