@@ -4,7 +4,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
-from django.db.models.functions import Lower
+from django.db.models.functions import Lower, Round
 from django.utils.translation import gettext_lazy as _
 from phonenumber_field.modelfields import PhoneNumberField
 
@@ -207,12 +207,17 @@ class Purchase(models.Model):
                 ),
                 name="purchase_amounts_gte_0",
             ),
+            # Compared at kopeck precision: SQLite (the embedded default) stores
+            # decimals as REAL, where 3000.10 - 150.01 is not exactly 2850.09.
             models.CheckConstraint(
                 condition=models.Q(
-                    paid=models.F("total")
-                    - models.F("base_discount")
-                    - models.F("code_discount")
-                    - models.F("points_spent")
+                    paid=Round(
+                        models.F("total")
+                        - models.F("base_discount")
+                        - models.F("code_discount")
+                        - models.F("points_spent"),
+                        2,
+                    )
                 ),
                 name="purchase_paid_adds_up",
             ),
@@ -286,7 +291,7 @@ class Refund(models.Model):
             ),
             models.CheckConstraint(
                 condition=models.Q(
-                    money_refunded=models.F("amount") - models.F("money_withheld"),
+                    money_refunded=Round(models.F("amount") - models.F("money_withheld"), 2),
                     money_withheld__gte=0,
                     money_refunded__gte=0,
                 ),
