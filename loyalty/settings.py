@@ -102,8 +102,11 @@ TEMPLATES = [
     },
 ]
 
+# An empty DATABASE_URL counts as unset (the embedded SQLite default).
 DATABASES = {
-    "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'loyalty.sqlite3'}"),
+    "default": env.db_url_config(
+        env.str("DATABASE_URL", default="") or f"sqlite:///{VAR_DIR / 'loyalty.sqlite3'}"
+    ),
 }
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -215,7 +218,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": ["loyalty.api.permissions.HasPartnerKey"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["loyalty.api.parsers.JSONParser"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.CursorPagination",
     "PAGE_SIZE": 50,
@@ -223,6 +226,7 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "loyalty.api.errors.exception_handler",
     "COERCE_DECIMAL_TO_STRING": True,
     "UNAUTHENTICATED_USER": None,
+    "DEFAULT_THROTTLE_CLASSES": ["loyalty.api.throttling.PartnerKeyThrottle"],
     "DEFAULT_THROTTLE_RATES": {"partner": env.str("API_THROTTLE_RATE", default="6000/min")},
 }
 API_KEY_CUSTOM_HEADER = "HTTP_AUTHORIZATION"
@@ -236,6 +240,12 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # No call to the online validator (validator.swagger.io): the docs work offline.
+    "SWAGGER_UI_SETTINGS": {
+        "deepLinking": True,
+        "persistAuthorization": True,
+        "validatorUrl": None,
+    },
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
@@ -250,20 +260,199 @@ SPECTACULAR_SETTINGS = {
         }
     },
     "SECURITY": [{"ApiKeyAuth": []}],
-    "ENUM_NAME_OVERRIDES": {},
+    "ENUM_NAME_OVERRIDES": {"ErrorCodeEnum": "loyalty.api.errors.ERROR_CODE_CHOICES"},
 }
 
 # --- Phones ------------------------------------------------------------------------------
 PHONENUMBER_DEFAULT_REGION = "RU"
 PHONENUMBER_DB_FORMAT = "E164"
 
+
 # --- Admin (Unfold) ---------------------------------------------------------------------
+def _may(*perms):
+    """Sidebar permission callback: the item shows to users holding any of `perms`."""
+    return lambda request: any(request.user.has_perm(p) for p in perms)
+
+
+def _admin_link(name: str, label: str = "changelist"):
+    return reverse_lazy(f"admin:{name}_{label}")
+
+
 UNFOLD = {
     "SITE_TITLE": _("Loyalty back office"),
     "SITE_HEADER": _("Loyalty"),
+    "SITE_SUBHEADER": _("Back office"),
     "SITE_SYMBOL": "loyalty",
     "SHOW_LANGUAGES": True,
     "SHOW_HISTORY": True,
+    "SHOW_VIEW_ON_SITE": False,
+    "COLORS": {
+        # Tailwind "emerald".
+        "primary": {
+            "50": "oklch(97.9% .021 166.113)",
+            "100": "oklch(95% .052 163.051)",
+            "200": "oklch(90.5% .093 164.15)",
+            "300": "oklch(84.5% .143 164.978)",
+            "400": "oklch(76.5% .177 163.223)",
+            "500": "oklch(69.6% .17 162.48)",
+            "600": "oklch(59.6% .145 163.225)",
+            "700": "oklch(50.8% .118 165.612)",
+            "800": "oklch(43.2% .095 166.913)",
+            "900": "oklch(37.8% .077 168.94)",
+            "950": "oklch(26.2% .051 172.552)",
+        },
+    },
+    "SIDEBAR": {
+        "show_search": True,
+        "show_all_applications": True,
+        "navigation": [
+            {
+                "title": _("Members"),
+                "items": [
+                    {
+                        "title": _("Members"),
+                        "icon": "group",
+                        "link": _admin_link("members_member"),
+                        "permission": _may("members.view_member"),
+                    },
+                    {
+                        "title": _("Purchases"),
+                        "icon": "receipt_long",
+                        "link": _admin_link("members_purchase"),
+                        "permission": _may("members.view_purchase"),
+                    },
+                    {
+                        "title": _("Refunds"),
+                        "icon": "undo",
+                        "link": _admin_link("members_refund"),
+                        "permission": _may("members.view_refund"),
+                    },
+                    {
+                        "title": _("Points ledger"),
+                        "icon": "account_balance_wallet",
+                        "link": _admin_link("members_ledgerentry"),
+                        "permission": _may("members.view_ledgerentry"),
+                    },
+                    {
+                        "title": _("Points lots"),
+                        "icon": "toll",
+                        "link": _admin_link("members_pointslot"),
+                        "permission": _may("members.view_pointslot"),
+                    },
+                    {
+                        "title": _("Consent records"),
+                        "icon": "mark_email_read",
+                        "link": _admin_link("members_consentrecord"),
+                        "permission": _may("members.view_consentrecord"),
+                    },
+                ],
+            },
+            {
+                "title": _("Program"),
+                "items": [
+                    {
+                        "title": _("Tiers"),
+                        "icon": "military_tech",
+                        "link": _admin_link("loyalty_tier"),
+                        "permission": _may("loyalty.view_tier", "loyalty.change_tier"),
+                    },
+                    {
+                        "title": _("Beneficiary categories"),
+                        "icon": "diversity_1",
+                        "link": _admin_link("loyalty_beneficiarycategory"),
+                        "permission": _may(
+                            "loyalty.view_beneficiarycategory", "loyalty.change_beneficiarycategory"
+                        ),
+                    },
+                    {
+                        "title": _("Stores"),
+                        "icon": "storefront",
+                        "link": _admin_link("loyalty_store"),
+                        "permission": _may("loyalty.view_store", "loyalty.change_store"),
+                    },
+                    {
+                        "title": _("Program settings"),
+                        "icon": "tune",
+                        "link": _admin_link("loyalty_programsettings"),
+                        "permission": _may(
+                            "loyalty.view_programsettings", "loyalty.change_programsettings"
+                        ),
+                    },
+                ],
+            },
+            {
+                "title": _("Partners"),
+                "items": [
+                    {
+                        "title": _("Partners"),
+                        "icon": "handshake",
+                        "link": _admin_link("loyalty_partner"),
+                        "permission": _may("loyalty.view_partner", "loyalty.change_partner"),
+                    },
+                    {
+                        "title": _("API keys"),
+                        "icon": "key",
+                        "link": _admin_link("loyalty_partnerapikey"),
+                        "permission": _may(
+                            "loyalty.view_partnerapikey", "loyalty.change_partnerapikey"
+                        ),
+                    },
+                    {
+                        "title": _("Idempotency records"),
+                        "icon": "history",
+                        "link": _admin_link("loyalty_idempotencyrecord"),
+                        "permission": _may("loyalty.view_idempotencyrecord"),
+                    },
+                ],
+            },
+            {
+                "title": _("Schedule"),
+                "items": [
+                    {
+                        "title": _("Periodic tasks"),
+                        "icon": "schedule",
+                        "link": _admin_link("django_celery_beat_periodictask"),
+                        "permission": _may(
+                            "django_celery_beat.view_periodictask",
+                            "django_celery_beat.change_periodictask",
+                        ),
+                    },
+                    {
+                        "title": _("Crontab schedules"),
+                        "icon": "calendar_month",
+                        "link": _admin_link("django_celery_beat_crontabschedule"),
+                        "permission": _may(
+                            "django_celery_beat.view_crontabschedule",
+                            "django_celery_beat.change_crontabschedule",
+                        ),
+                    },
+                    {
+                        "title": _("Task results"),
+                        "icon": "task_alt",
+                        "link": _admin_link("django_celery_results_taskresult"),
+                        "permission": _may("django_celery_results.view_taskresult"),
+                    },
+                ],
+            },
+            {
+                "title": _("Users and groups"),
+                "items": [
+                    {
+                        "title": _("Users"),
+                        "icon": "person",
+                        "link": _admin_link("auth_user"),
+                        "permission": _may("auth.view_user", "auth.change_user"),
+                    },
+                    {
+                        "title": _("Groups"),
+                        "icon": "groups",
+                        "link": _admin_link("auth_group"),
+                        "permission": _may("auth.view_group", "auth.change_group"),
+                    },
+                ],
+            },
+        ],
+    },
 }
 
 # --- Logging -----------------------------------------------------------------------------
@@ -275,7 +464,11 @@ LOGGING = {
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django_structlog": {"level": "INFO"}},
+    "loggers": {
+        "django_structlog": {"level": "INFO"},
+        # python-barcode says at INFO on every start that it has no Pillow (SVG only here).
+        "pyBarcode": {"level": "WARNING"},
+    },
 }
 
 # --- Security (production) ----------------------------------------------------------------
