@@ -297,15 +297,18 @@ def refund_shares(
     whole purchase. Points round down (in the member's favour on take-back).
     """
     if paid <= 0:
-        before, after = Decimal(0), Decimal(1)
+        paid, before, after = Decimal(1), Decimal(0), Decimal(1)
     else:
-        before, after = refunded_before / paid, (refunded_before + refund_amount) / paid
+        before, after = refunded_before, refunded_before + refund_amount
 
-    def share(whole: int, fraction: Decimal) -> int:
-        return points_floor(whole * fraction)
+    # Multiply before dividing: a rounded fraction (10/30 = 0.333...) times the whole
+    # falls just short of an exact share and would floor one point too low.
+    def points_share(whole: int, refunded: Decimal) -> int:
+        return points_floor(whole * refunded / paid)
 
     return RefundShares(
-        points_to_take_back=share(points_earned, after) - share(points_earned, before),
-        points_to_return=share(points_spent, after) - share(points_spent, before),
-        tier_spend=money(tier_spend * after) - money(tier_spend * before),
+        points_to_take_back=points_share(points_earned, after)
+        - points_share(points_earned, before),
+        points_to_return=points_share(points_spent, after) - points_share(points_spent, before),
+        tier_spend=money(tier_spend * after / paid) - money(tier_spend * before / paid),
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
@@ -16,7 +17,7 @@ from django.db.models import (
     Sum,
     Value,
 )
-from django.db.models.functions import Coalesce, TruncDate
+from django.db.models.functions import Coalesce, Round, TruncDate
 from django.utils import timezone
 from phonenumber_field.phonenumber import PhoneNumber
 from phonenumbers import NumberParseException
@@ -89,8 +90,10 @@ def window_start(program: ProgramSettings, at: dt.datetime) -> dt.datetime | Non
         return None
     months = program.tier_window_months
     year, month = divmod(at.month - 1 - months, 12)
-    day = min(at.day, 28)
-    return at.replace(year=at.year + year, month=month + 1, day=day)
+    year, month = at.year + year, month + 1
+    # The same day N months back, or the last day of a shorter month (31 March → 28/29 Feb).
+    day = min(at.day, calendar.monthrange(year, month)[1])
+    return at.replace(year=year, month=month, day=day)
 
 
 def qualifying_purchases(program: ProgramSettings, at: dt.datetime):
@@ -109,8 +112,14 @@ def qualifying_subquery(program: ProgramSettings, at: dt.datetime):
     if program.tier_basis == ProgramSettings.TierBasis.PURCHASES:
         value = per_member.filter(is_fully_refunded=False).annotate(v=Count("pk")).values("v")
         return Coalesce(Subquery(value, output_field=money), Value(Decimal(0)), output_field=money)
+    # Round: SQLite sums decimals as binary floats (2,000.00 may come out 1,999.9999999999998),
+    # and the review must see the same kopecks as member_qualifying.
     value = per_member.annotate(
-        v=Sum(ExpressionWrapper(F("tier_spend") - F("tier_spend_refunded"), output_field=money))
+        v=Round(
+            Sum(ExpressionWrapper(F("tier_spend") - F("tier_spend_refunded"), output_field=money)),
+            2,
+            output_field=money,
+        )
     ).values("v")
     return Coalesce(Subquery(value, output_field=money), Value(Decimal(0)), output_field=money)
 
@@ -121,6 +130,18 @@ def member_qualifying(member: Member, *, program: ProgramSettings, at: dt.dateti
         return Decimal(qs.filter(is_fully_refunded=False).count())
     total = qs.aggregate(v=Sum(F("tier_spend") - F("tier_spend_refunded")))["v"]
     return total or Decimal(0)
+
+
+def points_spendable(member: Member, *, at: dt.datetime) -> int:
+    """Points that may pay at `at`: the balance without lots past their life that the
+    expiry task has not burnt yet (they can no longer be taken from their lots)."""
+    burning = (
+        PointsLot.objects.filter(member=member, remaining__gt=0, expires_at__lte=at).aggregate(
+            s=Sum("remaining")
+        )["s"]
+        or 0
+    )
+    return max(0, member.points_balance - burning)
 
 
 @dataclass(frozen=True)

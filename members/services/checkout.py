@@ -102,7 +102,9 @@ def money_input(value, *, field_name: str = "total") -> Decimal:
         raise InvalidAmount(_("The amount must be between 0 and %(max)s.") % {"max": MAX_TOTAL})
     if amount.as_tuple().exponent < -2:
         raise InvalidAmount(_("The amount can have at most two decimal places."))
-    return rules.money(amount)
+    # abs() only turns "-0" into 0 (negative amounts were refused above), so a receipt
+    # never shows -0.00 and "-0" and "0" are the same request.
+    return rules.money(abs(amount))
 
 
 def _base_candidates(ctx: CheckoutContext, tier: Tier) -> list[rules.BaseRate]:
@@ -191,7 +193,7 @@ def _evaluate(
             policy=rules.StackingPolicy(program.stacking_policy),
             stacking_cap_percent=program.stacking_cap_percent,
             reward=chosen.reward if chosen else None,
-            points_balance=member.points_balance,
+            points_balance=selectors.points_spendable(member, at=at),
             points_to_spend=points_to_spend,
             points_cap_percent=program.points_cap_percent,
             earn_percent=tier.earn_percent,
@@ -322,12 +324,12 @@ def checkout_commit(
     if existing is not None:
         return _replay(existing, fingerprint)
 
-    # The member's row lock serialises every write on their points and tier.
-    member = (
-        Member.objects.select_for_update(of=("self",))
-        .select_related("tier", "beneficiary_category")
-        .get(pk=member.pk)
-    )
+    # The member's row lock serialises every write on their points and tier. The row is
+    # locked alone and read again after: with FOR UPDATE over a join, PostgreSQL rechecks a
+    # row changed while waiting against the old joined tier row and drops it when the
+    # concurrent checkout moved the member up (Member.DoesNotExist).
+    list(Member.objects.select_for_update().filter(pk=member.pk).values_list("pk", flat=True))
+    member = Member.objects.select_related("tier", "beneficiary_category").get(pk=member.pk)
     existing = Purchase.objects.filter(store=store, receipt_number=receipt_number).first()
     if existing is not None:  # committed by a concurrent request while this one waited
         return _replay(existing, fingerprint)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
@@ -52,7 +54,7 @@ def member_enroll(
 ) -> Member:
     """Create a member on the lowest tier with a new card number and their consents.
 
-    Raises InvalidInput for a phone that is not a phone and MemberExists when the phone
+    Raises InvalidInput for a phone or e-mail that is not one and MemberExists when the phone
     or e-mail belongs to another member; nothing is created then.
     """
     e164 = phone_normalise(phone)
@@ -64,6 +66,11 @@ def member_enroll(
     if not first_name:
         raise InvalidInput(_("Enter the first name."), code="first_name_required")
     email = email.strip()
+    if email:
+        try:
+            validate_email(email)
+        except ValidationError:
+            raise InvalidInput(_("Enter a valid e-mail address."), code="invalid_email") from None
     if Member.objects.filter(phone=e164).exists():
         raise MemberExists(_("A member with this phone already exists."))
     if email and Member.objects.filter(email__iexact=email).exists():

@@ -64,9 +64,13 @@ def tier_what_if(
     at: dt.datetime | None = None,
     program: ProgramSettings | None = None,
 ) -> TierMoves:
-    """How many members would move up and down if the tiers had these thresholds."""
+    """How many members would move up and down if the tiers had these thresholds.
+
+    `thresholds` may name only the tiers that change; the others keep their threshold.
+    """
+    proposed = dict(Tier.objects.values_list("id", "threshold")) | thresholds
     return _moves(
-        thresholds, program=program or ProgramSettings.load(), at=at or timezone.now(), apply=False
+        proposed, program=program or ProgramSettings.load(), at=at or timezone.now(), apply=False
     )
 
 
