@@ -11,7 +11,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from django.db import connection, transaction
-from django.db.models import F, Sum
+from django.db.models import F, Max, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -207,70 +207,145 @@ def points_adjust(*, member: Member, amount: int, reason: str, actor: Actor) -> 
     return amount
 
 
-def points_expire(*, at: dt.datetime | None = None, batch_size: int = 20_000) -> int:
+def points_expire(*, at: dt.datetime | None = None, batch_size: int = 5_000) -> int:
     """Burn the unspent remainder of every lot past its life; returns points burnt.
 
-    Set-based and batched by lot id, one transaction a batch, so memory stays flat and
-    a crash loses at most the batch in flight. Safe to run twice: a burnt lot has
-    remaining = 0 and is not selected again. Members are locked before their lots,
-    in id order, the same order checkout uses, so a concurrent checkout waits or wins
-    cleanly and never spends a lot that is burning.
+    Writes one EXPIRE ledger entry per burnt lot and lowers the members' cached balance.
+    Set-based and batched by lot id: a batch is the next `batch_size` lots due (keyset
+    on id); on PostgreSQL it also burns the other lots due of those members, so each
+    balance moves once a run. One transaction a batch, so memory stays flat and a crash
+    loses at most the batch in flight. Safe to run twice: a burnt lot has remaining = 0
+    and is not selected again.
+    Members are locked before their lots, in id order, the same order checkout uses, so
+    a concurrent checkout waits or wins cleanly and never spends a lot that is burning.
     """
     at = at or timezone.now()
+    expire_batch = (
+        _expire_batch_postgresql if connection.vendor == "postgresql" else _expire_batch_portable
+    )
     burnt_total = 0
     last_id = 0
-    lot_table = PointsLot._meta.db_table
-    ledger_table = LedgerEntry._meta.db_table
-    member_table = Member._meta.db_table
+    retries = 0
     while True:
         with transaction.atomic():
-            ids = list(
-                PointsLot.objects.filter(remaining__gt=0, expires_at__lte=at, id__gt=last_id)
-                .order_by("id")
-                .values_list("id", flat=True)[:batch_size]
-            )
-            if not ids:
-                break
-            last_id = ids[-1]
-            lo, hi = ids[0], ids[-1]
-            # Lock the members of the batch first (same order as checkout); every lot
-            # movement happens under its member's lock, so the batch is stable after this.
-            where = (
-                f"{lot_table}.id BETWEEN %s AND %s AND {lot_table}.remaining > 0"
-                f" AND {lot_table}.expires_at <= %s"
-            )
-            params = [lo, hi, at]
-            list(
-                Member.objects.select_for_update()
-                .filter(
-                    id__in=PointsLot.objects.filter(
-                        id__gte=lo, id__lte=hi, remaining__gt=0, expires_at__lte=at
-                    ).values("member_id")
-                )
-                .order_by("id")
-                .values_list("id", flat=True)
-            )
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    f"""INSERT INTO {ledger_table}
-                        (member_id, lot_id, kind, amount, reason, actor, created_at)
-                        SELECT member_id, id, %s, -remaining, '', %s, %s FROM {lot_table}
-                        WHERE {where}""",
-                    [Kind.EXPIRE.value, "task:points_expire", at, *params],
-                )
-                cursor.execute(
-                    f"""UPDATE {member_table} SET points_balance = points_balance - (
-                            SELECT SUM(remaining) FROM {lot_table}
-                            WHERE {lot_table}.member_id = {member_table}.id AND {where})
-                        WHERE id IN (SELECT member_id FROM {lot_table} WHERE {where})""",
-                    [*params, *params],
-                )
-                cursor.execute(
-                    f"SELECT COALESCE(SUM(remaining), 0) FROM {lot_table} WHERE {where}", params
-                )
-                burnt_total += int(cursor.fetchone()[0])
-                cursor.execute(f"UPDATE {lot_table} SET remaining = 0 WHERE {where}", params)
-    return burnt_total
+            batch = expire_batch(at=at, after_id=last_id, batch_size=batch_size)
+        if batch.last_id is None:
+            return burnt_total
+        burnt_total += batch.points
+        if batch.skipped and retries < _EXPIRE_RETRIES:
+            # A lot changed under a concurrent refund between the batch's snapshot and
+            # its member lock: take the same ids again with a fresh snapshot.
+            retries += 1
+            continue
+        # After the retries, whatever is left is burnt by the next run.
+        retries = 0
+        last_id = batch.last_id
+
+
+@dataclass(frozen=True)
+class _ExpiredBatch:
+    last_id: int | None  # the keyset: highest lot id of the batch, None when none is due
+    points: int
+    skipped: int = 0  # lots due that changed concurrently and were left for a retry
+
+
+_EXPIRE_RETRIES = 3
+_LOT = PointsLot._meta.db_table
+_LEDGER = LedgerEntry._meta.db_table
+_MEMBER = Member._meta.db_table
+_EXPIRE_ACTOR = "task:points_expire"
+
+# One statement a batch; its parts run in one snapshot, ordered by data dependency.
+# `batch` is the next `batch_size` lots due by id; `locked` locks their members in id
+# order; `due` is every lot due of those members, so a member's balance moves once a
+# run even when their lots are spread over many batches (a lot beyond the batch's
+# last id that is burnt here is not due any more when its turn comes). The UPDATE
+# takes a lot's row lock only after its member's. A lot whose remainder changed after
+# the snapshot (a refund that committed while its member lock was awaited) fails
+# `lot.remaining = due.remaining`, so no entry is written from a stale value: it is
+# counted as skipped and the caller takes the batch again.
+_EXPIRE_BATCH_SQL = f"""
+WITH batch AS MATERIALIZED (
+    SELECT id, member_id FROM {_LOT}
+    WHERE id > %(after_id)s AND remaining > 0 AND expires_at <= %(at)s
+    ORDER BY id
+    LIMIT %(batch_size)s
+), locked AS MATERIALIZED (
+    SELECT id FROM {_MEMBER}
+    WHERE id IN (SELECT member_id FROM batch)
+    ORDER BY id
+    FOR UPDATE
+), due AS MATERIALIZED (
+    SELECT lot.id, lot.member_id, lot.remaining FROM {_LOT} lot
+    WHERE lot.member_id IN (SELECT id FROM locked)
+        AND lot.remaining > 0 AND lot.expires_at <= %(at)s
+), burnt AS (
+    UPDATE {_LOT} lot SET remaining = 0
+    FROM due
+    WHERE lot.id = due.id AND lot.remaining = due.remaining
+    RETURNING lot.id, lot.member_id, due.remaining
+), ledger AS (
+    INSERT INTO {_LEDGER} (member_id, lot_id, kind, amount, reason, actor, created_at)
+    SELECT member_id, id, %(kind)s, -remaining, '', %(actor)s, %(at)s FROM burnt
+), balances AS (
+    UPDATE {_MEMBER} member SET points_balance = member.points_balance - per_member.points
+    FROM (SELECT member_id, SUM(remaining) AS points FROM burnt GROUP BY member_id) per_member
+    WHERE member.id = per_member.member_id
+)
+SELECT
+    (SELECT MAX(id) FROM batch),
+    (SELECT COALESCE(SUM(remaining), 0) FROM burnt),
+    (SELECT COUNT(*) FROM due) - (SELECT COUNT(*) FROM burnt)
+"""
+
+
+def _expire_batch_postgresql(*, at: dt.datetime, after_id: int, batch_size: int) -> _ExpiredBatch:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _EXPIRE_BATCH_SQL,
+            {
+                "after_id": after_id,
+                "at": at,
+                "batch_size": batch_size,
+                "kind": Kind.EXPIRE.value,
+                "actor": _EXPIRE_ACTOR,
+            },
+        )
+        last_id, points, skipped = cursor.fetchone()
+    return _ExpiredBatch(last_id=last_id, points=int(points), skipped=int(skipped))
+
+
+def _expire_batch_portable(*, at: dt.datetime, after_id: int, batch_size: int) -> _ExpiredBatch:
+    """The next `batch_size` lots due by id, for SQLite (no row locks, no data-modifying
+    CTEs); its write transaction already holds the lock on the whole database."""
+    due = PointsLot.objects.filter(remaining__gt=0, expires_at__lte=at, id__gt=after_id)
+    boundary = list(due.order_by("id").values_list("id", flat=True)[batch_size - 1 : batch_size])
+    last_id = boundary[0] if boundary else due.aggregate(last=Max("id"))["last"]
+    if last_id is None:
+        return _ExpiredBatch(last_id=None, points=0)
+    where = (
+        f"{_LOT}.id > %s AND {_LOT}.id <= %s AND {_LOT}.remaining > 0 AND {_LOT}.expires_at <= %s"
+    )
+    params = [after_id, last_id, at]
+    # No row locks to take: the write transaction (BEGIN IMMEDIATE) already holds the
+    # database's write lock, which covers the batch's members and lots.
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT COALESCE(SUM(remaining), 0) FROM {_LOT} WHERE {where}", params)
+        burnt = int(cursor.fetchone()[0])
+        cursor.execute(
+            f"""INSERT INTO {_LEDGER} (member_id, lot_id, kind, amount, reason, actor, created_at)
+                SELECT member_id, id, %s, -remaining, '', %s, %s FROM {_LOT} WHERE {where}""",
+            [Kind.EXPIRE.value, _EXPIRE_ACTOR, at, *params],
+        )
+        cursor.execute(
+            f"""UPDATE {_MEMBER} SET points_balance = points_balance - (
+                    SELECT SUM(remaining) FROM {_LOT}
+                    WHERE {_LOT}.member_id = {_MEMBER}.id AND {where})
+                WHERE id IN (SELECT member_id FROM {_LOT} WHERE {where})""",
+            [*params, *params],
+        )
+        cursor.execute(f"UPDATE {_LOT} SET remaining = 0 WHERE {where}", params)
+    return _ExpiredBatch(last_id=last_id, points=burnt)
 
 
 def ledger_sum(member: Member) -> int:

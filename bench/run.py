@@ -1,0 +1,271 @@
+"""`python -m bench`: checkout throughput and points expiry on PostgreSQL, printed as a
+table of figures against targets. Exits 1 when a target is missed (the row says
+MISSED), 2 when the bench cannot run (no PostgreSQL), 0 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import sys
+import time
+
+MB = 1024 * 1024
+
+# Targets. Checkout: a chain of ~1,000 tills at a peak of one receipt per till every
+# 10 s is 100 commits/s, which one web process should carry; a cashier should not
+# wait on the database (p95). Expiry: issue #2, acceptance 11.
+CHECKOUT_PER_SECOND = 100.0
+CHECKOUT_P95_MS = 50.0
+EXPIRY_RATIO = 1.3
+EXPIRY_RSS_GROWTH_MB = 50.0
+
+
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--commits", type=int, default=1000, help="checkout commits timed")
+    parser.add_argument("--members", type=int, default=2000, help="members in the checkout bench")
+    parser.add_argument(
+        "--lots",
+        default="250000,1000000",
+        help="comma-separated sizes of the expiry bench (expired lots), e.g. 1000000",
+    )
+    parser.add_argument("--batch-size", type=int, default=None, help="points_expire batch size")
+    parser.add_argument(
+        "--no-same-work",
+        action="store_true",
+        help="skip the 'same work in one statement' reference run (done at the first size)",
+    )
+    parser.add_argument("--skip-checkout", action="store_true")
+    parser.add_argument("--skip-expiry", action="store_true")
+    return parser.parse_args(argv)
+
+
+def _django_setup(url: str) -> None:
+    """Settings for a throwaway process: production settings (DEBUG off, so no query log
+    grows in memory) on the bench database, with a one-off secret key."""
+    os.environ["DATABASE_URL"] = url
+    os.environ["DJANGO_SETTINGS_MODULE"] = "loyalty.settings"
+    os.environ["DEBUG"] = "false"
+    os.environ["SECRET_KEY"] = secrets.token_urlsafe(64)
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    import django
+
+    django.setup()
+
+
+def log(message: str) -> None:
+    print(f"[bench] {message}", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _arguments(argv)
+    from bench.database import BenchRefused, bench_database_url
+
+    try:
+        url, source = bench_database_url(os.environ)
+    except BenchRefused as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return 2
+    _django_setup(url)
+
+    from django.core.management import call_command
+    from django.db import connection
+    from psycopg import DatabaseError
+
+    from bench.database import database_ensure
+
+    s = connection.settings_dict
+    name = s["NAME"]
+    try:
+        created = database_ensure(name)
+    except DatabaseError as exc:
+        print(f"bench: cannot reach PostgreSQL for {name} ({source}): {exc}", file=sys.stderr)
+        return 2
+    log(
+        f"database {name} on {s.get('HOST') or 'localhost'}:{s.get('PORT') or 5432} "
+        f"({source}; {'created' if created else 'already there'}, the bench's own: "
+        "its member tables are emptied and refilled); migrating…"
+    )
+    call_command("migrate", verbosity=0, interactive=False)
+
+    started = time.perf_counter()
+    load_before = _load()
+    rows = []
+    if not args.skip_checkout:
+        rows += _checkout_rows(args)
+    if not args.skip_expiry:
+        rows += _expiry_rows(args)
+
+    from bench.data import members_reset
+
+    members_reset()  # leave an empty bench database, not a gigabyte of lots
+
+    from bench.report import MISSED, Row, table
+
+    rows.append(
+        Row(
+            f"CPU load average at start / end ({os.cpu_count()} CPUs)",
+            f"{load_before} / {_load()}",
+        )
+    )
+    print()
+    print(table(rows))
+    if not args.skip_expiry:
+        print(EXPIRY_NOTE)
+    missed = [r for r in rows if r.status == MISSED]
+    print()
+    log(f"finished in {time.perf_counter() - started:.0f} s")
+    if missed:
+        log(f"{len(missed)} target(s) MISSED: " + "; ".join(r.name for r in missed))
+        return 1
+    log("every target met")
+    return 0
+
+
+EXPIRY_NOTE = """
+Expiry: the raw UPDATE only zeroes `remaining`; it writes no ledger entries and leaves
+the balances wrong. points_expire must also insert one EXPIRE entry per lot (7 indexes,
+2 foreign keys checked at commit) and lower each member's balance (11 indexes); the
+"same work in 1 raw statement" run is that work without batches or locks, i.e. the
+floor for what the product requires on this schema. Compare points_expire with it."""
+
+
+def _load() -> str:
+    """The 1-minute load average: above the CPU count, other processes took CPU time
+    from the bench and its figures are worse than on an idle machine."""
+    try:
+        return f"{os.getloadavg()[0]:.1f}"
+    except OSError:
+        return "n/a"
+
+
+def _status(ok: bool) -> str:
+    from bench.report import MISSED, OK
+
+    return OK if ok else MISSED
+
+
+def _checkout_rows(args) -> list:
+    from bench.checkout import checkout_bench
+    from bench.report import Row
+
+    log(f"checkout: {args.members:,} members with 3 lots each, {args.commits:,} commits…")
+    f = checkout_bench(members=args.members, commits=args.commits)
+    label = f"checkout_commit ({f.commits:,} commits, {f.members:,} members)"
+    return [
+        Row(
+            f"{label}: commits/s",
+            f"{f.per_second:.0f}/s",
+            f">= {CHECKOUT_PER_SECOND:.0f}/s",
+            _status(f.per_second >= CHECKOUT_PER_SECOND),
+        ),
+        Row("checkout latency p50", f"{f.p50_ms:.1f} ms"),
+        Row("(floor: one-row write + commit, p50)", f"{f.commit_floor_ms:.1f} ms"),
+        Row(
+            "checkout latency p95",
+            f"{f.p95_ms:.1f} ms",
+            f"<= {CHECKOUT_P95_MS:.0f} ms",
+            _status(f.p95_ms <= CHECKOUT_P95_MS),
+        ),
+        Row("checkout points spent / earned", f"{f.points_spent:,} / {f.points_earned:,}"),
+        Row(
+            "checkout: balance = ledger = lots (mismatches)",
+            str(
+                f.invariants.balance_not_ledger
+                + f.invariants.balance_not_lots
+                + f.invariants.lot_not_ledger
+                + f.invariants.negative
+            ),
+            "0",
+            _status(f.invariants.hold),
+        ),
+    ]
+
+
+def _expiry_rows(args) -> list:
+    from bench.expiry import OURS, RAW, SAME_WORK, expiry_bench
+    from bench.report import Row, mb, seconds
+    from members.services.points import points_expire
+
+    batch_size = args.batch_size or points_expire.__kwdefaults__["batch_size"]
+    sizes = [int(s) for s in args.lots.split(",") if s.strip()]
+    rows = []
+    for i, size in enumerate(sizes):
+        methods = [RAW, OURS]
+        if i == 0 and not args.no_same_work:
+            methods.append(SAME_WORK)
+        f = expiry_bench(lots=size, batch_size=batch_size, methods=methods, log=log)
+        g = f.generated
+        raw, ours = f.runs[RAW], f.runs[OURS]
+        n = f"{g.expired_lots:,} lots"
+        inv = ours.invariants
+        rows += [
+            Row(f"expiry {n}: raw UPDATE", seconds(raw.seconds)),
+            Row(f"expiry {n}: points_expire (batch {batch_size:,})", seconds(ours.seconds)),
+            Row(
+                f"expiry {n}: ratio points_expire / raw",
+                f"{f.ratio:.2f}x",
+                f"<= {EXPIRY_RATIO}x",
+                _status(f.ratio <= EXPIRY_RATIO),
+            ),
+        ]
+        if SAME_WORK in f.runs:
+            same = f.runs[SAME_WORK]
+            rows += [
+                Row(f"expiry {n}: same work in 1 raw statement", seconds(same.seconds)),
+                Row(
+                    f"expiry {n}: ratio same work / raw",
+                    f"{same.seconds / raw.seconds:.2f}x",
+                ),
+                Row(
+                    f"expiry {n}: ratio points_expire / same work",
+                    f"{ours.seconds / same.seconds:.2f}x",
+                ),
+            ]
+        rows += [
+            Row(
+                f"expiry {n}: RSS before -> peak during points_expire",
+                f"{mb(ours.rss_before)} -> {mb(ours.rss_peak)}",
+            ),
+            Row(
+                f"expiry {n}: RSS growth during points_expire",
+                mb(ours.rss_growth),
+                f"< {EXPIRY_RSS_GROWTH_MB:.0f} MB",
+                _status(
+                    ours.rss_growth is not None and ours.rss_growth < EXPIRY_RSS_GROWTH_MB * MB
+                ),
+            ),
+            Row(
+                f"expiry {n}: lots burnt raw / ours (expected)",
+                f"{raw.lots:,} / {ours.lots:,} ({g.expired_lots:,})",
+                "all equal",
+                _status(raw.lots == ours.lots == g.expired_lots),
+            ),
+            Row(
+                f"expiry {n}: points burnt (expected)",
+                f"{ours.points:,} ({g.expired_points:,})",
+                "equal",
+                _status(ours.points == g.expired_points == inv.expire_points),
+            ),
+            Row(
+                f"expiry {n}: balance = ledger = lots after (mismatches)",
+                str(
+                    inv.balance_not_ledger
+                    + inv.balance_not_lots
+                    + inv.lot_not_ledger
+                    + inv.negative
+                    + inv.expired_open
+                ),
+                "0",
+                _status(inv.hold and inv.expired_open == 0),
+            ),
+            Row(
+                f"expiry {n}: second run burnt / new entries",
+                f"{ours.second_run_points} / {ours.second_run_new_entries}",
+                "0 / 0",
+                _status(ours.second_run_points == 0 and ours.second_run_new_entries == 0),
+            ),
+        ]
+    return rows
