@@ -172,8 +172,9 @@ def _evaluate(
     code: str,
     choice: str,
     at: dt.datetime,
+    program: ProgramSettings | None = None,
 ) -> CheckoutResult:
-    program = ProgramSettings.load()
+    program = program or ProgramSettings.load()
     tier = member.tier
     ctx = CheckoutContext(member=member, store=store, total=total, at=at, code=code)
     candidates = _base_candidates(ctx, tier)
@@ -335,6 +336,7 @@ def checkout_commit(
         return _replay(existing, fingerprint)
 
     now = timezone.now()
+    program = ProgramSettings.load()
     result = _evaluate(
         member=member,
         store=store,
@@ -343,6 +345,7 @@ def checkout_commit(
         code=code,
         choice=choice,
         at=now,
+        program=program,
     )
     b = result.breakdown
     chosen = result.chosen
@@ -397,6 +400,7 @@ def checkout_commit(
             at=now,
             actor=actor,
             purchase=purchase,
+            life_days=program.points_life_days,
         )
     if chosen is not None:
         provider = next(p for p in reward_providers() if p.name == chosen.provider)
@@ -406,20 +410,27 @@ def checkout_commit(
             purchase=purchase,
         )
     result.purchase = purchase
-    result.tier_after = member_tier_upgrade(member=member, at=now)
+    result.tier_after = member_tier_upgrade(member=member, at=now, program=program)
     return result
 
 
-def member_tier_upgrade(*, member: Member, at: dt.datetime) -> Tier:
+def member_tier_upgrade(
+    *, member: Member, at: dt.datetime, program: ProgramSettings | None = None
+) -> Tier:
     """Move the (locked) member up as soon as the qualifying value crosses a threshold.
 
     Never moves down: downgrades happen only at the scheduled review.
     """
-    program = ProgramSettings.load()
+    program = program or ProgramSettings.load()
     qualifying = selectors.member_qualifying(member, program=program, at=at)
-    tiers = selectors.tier_rules()
-    target = rules.tier_for(qualifying, tiers)
-    if target.threshold > member.tier.threshold:
-        member.tier = Tier.objects.get(pk=target.id)
+    # The highest tier the qualifying value reaches, if it is above the current one
+    # (the same choice as rules.tier_for, asked of the database in one query).
+    higher = (
+        Tier.objects.filter(threshold__gt=member.tier.threshold, threshold__lte=qualifying)
+        .order_by("-threshold")
+        .first()
+    )
+    if higher is not None:
+        member.tier = higher
         member.save(update_fields=["tier", "updated_at"])
     return member.tier
