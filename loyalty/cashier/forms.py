@@ -130,8 +130,9 @@ class RefundForm(DomainErrorsMixin, forms.Form):
         help_text=_("Leave empty to refund everything that is left."),
         widget=forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"}),
     )
-    # What had been refunded when the page was opened: a second click or a second
-    # cashier refunding the same purchase sees a clear error instead of a second refund.
+    # What had been refunded when the page was opened; purchase_refund checks it under
+    # the purchase's lock, so a second click or a second cashier refunding the same
+    # purchase gets a clear error instead of a second refund.
     refunded_before = forms.DecimalField(widget=forms.HiddenInput, decimal_places=2)
 
     domain_error_fields = {
@@ -149,16 +150,3 @@ class RefundForm(DomainErrorsMixin, forms.Form):
         if not raw:
             return None
         return self.call(money_input, value=raw)
-
-    def clean(self):
-        cleaned = super().clean()
-        before = cleaned.get("refunded_before")
-        if before is not None and before != self.purchase.refunded_paid:
-            raise forms.ValidationError(
-                _(
-                    "This purchase has changed since the page was opened (another refund "
-                    "was recorded). Check the amounts and try again."
-                ),
-                code="stale",
-            )
-        return cleaned

@@ -226,6 +226,7 @@ def refund(request, pk: int):
             purchase=purchase,
             amount=form.cleaned_data["amount"],
             actor=Actor.for_user(request.user, Channel.CASHIER),
+            expected_refunded=form.cleaned_data["refunded_before"],
         )
         if done is not None:
             return redirect("cashier:refund_done", pk=done.pk)

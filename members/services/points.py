@@ -11,7 +11,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from django.db import connection, transaction
-from django.db.models import F, Max, Sum
+from django.db.models import F, Max, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -90,9 +90,14 @@ def lots_take(
     """
     if amount <= 0:
         return 0
+    # Lots past their life are not spendable, but a refund takes back its own lot even
+    # when that lot is due to burn tonight: those points are the ones being reversed.
+    spendable = Q(expires_at__gt=at)
+    if prefer_lot_id is not None:
+        spendable |= Q(id=prefer_lot_id)
     lots = list(
         PointsLot.objects.select_for_update()
-        .filter(member=member, remaining__gt=0, expires_at__gt=at)
+        .filter(spendable, member=member, remaining__gt=0)
         .order_by("expires_at", "id")
     )
     if prefer_lot_id is not None:

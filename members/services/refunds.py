@@ -54,7 +54,13 @@ def _allocate(movements: list[Movement], amount: int) -> list[Movement]:
 
 
 @transaction.atomic
-def purchase_refund(*, purchase: Purchase, amount=None, actor: Actor) -> Refund:
+def purchase_refund(
+    *,
+    purchase: Purchase,
+    amount=None,
+    actor: Actor,
+    expected_refunded: Decimal | None = None,
+) -> Refund:
     """Refund part or all of the money paid for a purchase.
 
     Gives back the spent points proportionally, takes back the earned points
@@ -62,11 +68,23 @@ def purchase_refund(*, purchase: Purchase, amount=None, actor: Actor) -> Refund:
     member no longer has them withholds their value from the money refunded, so the
     balance never goes negative. Raises RefundNotAllowed or InvalidAmount; nothing
     changes then.
+
+    `expected_refunded` is what the caller saw refunded so far; checked under the
+    purchase's lock, it turns a double click or two cashiers refunding the same receipt
+    into a clear `refund_stale` error instead of a second refund.
     """
     # Lock order: member, then purchase, then lots (as in checkout).
     member = Member.objects.select_for_update().get(pk=purchase.member_id)
     purchase = Purchase.objects.select_for_update().get(pk=purchase.pk)
     refundable = purchase.paid - purchase.refunded_paid
+    if expected_refunded is not None and expected_refunded != purchase.refunded_paid:
+        raise RefundNotAllowed(
+            _(
+                "This purchase has changed since the page was opened (another refund "
+                "was recorded). Check the amounts and try again."
+            ),
+            code="refund_stale",
+        )
     if purchase.is_fully_refunded:
         raise RefundNotAllowed(
             _("This purchase has already been fully refunded."), code="already_refunded"

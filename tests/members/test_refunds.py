@@ -5,6 +5,7 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+import time_machine
 from django.db.models import Sum
 
 from loyalty.actors import Actor
@@ -308,3 +309,40 @@ def test_withheld_kopecks_that_a_float_cannot_hold_add_up(member, buy, cashier_a
         D("10.00"),
         D("1014.08"),
     )
+
+
+def test_refund_seen_stale_is_refused_and_changes_nothing(worked_example, cashier_actor):
+    # given the page was opened before another cashier refunded 100.00
+    seen = worked_example.refunded_paid
+    purchase_refund(purchase=worked_example, amount="100.00", actor=cashier_actor)
+    before = state()
+
+    # when the first page submits what it saw
+    with pytest.raises(RefundNotAllowed) as exc_info:
+        purchase_refund(
+            purchase=worked_example, amount="100.00", actor=cashier_actor, expected_refunded=seen
+        )
+
+    # then
+    assert exc_info.value.code == "refund_stale"
+    assert state() == before
+
+
+def test_refund_takes_back_its_own_lot_even_past_its_life(member, buy, grant, cashier_actor):
+    # given a 1,000.00 purchase earning 10 points (Base, 1%) whose lot is past its life but
+    # not yet burnt, and 50 other points that burn later
+    with time_machine.travel(T0, tick=False):
+        purchase = buy(member, "1000.00").purchase
+    with time_machine.travel(T0 + 300 * DAY, tick=False):
+        grant(member, 50)
+    own_lot = PointsLot.objects.get(purchase=purchase)
+
+    # when the purchase is refunded after the own lot's burn date
+    with time_machine.travel(own_lot.expires_at + DAY, tick=False):
+        refund = purchase_refund(purchase=purchase, actor=cashier_actor)
+
+    # then the 10 points come off the purchase's own lot, not the member's newer points
+    own_lot.refresh_from_db()
+    assert own_lot.remaining == 0
+    assert refund.money_withheld == D("0.00")
+    assert assert_ledger_holds(member) == 50
