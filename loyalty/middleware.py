@@ -1,5 +1,3 @@
-
-
 class DefaultLanguageMiddleware:
     """Make the program's language (Russian) the default whatever the browser says.
 

@@ -180,12 +180,13 @@ LOYALTY_POINT_VALUE = Decimal("1.00")
 _BROKER_DIR = VAR_DIR / "broker"
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    for sub in ("queue", "processed"):
+    for sub in ("queue", "processed", "control"):
         (_BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_BROKER_DIR / "queue"),
         "data_folder_out": str(_BROKER_DIR / "queue"),
         "processed_folder": str(_BROKER_DIR / "processed"),
+        "control_folder": str(_BROKER_DIR / "control"),
         "store_processed": False,
     }
 CELERY_RESULT_BACKEND = "django-db"
@@ -232,10 +233,13 @@ REST_FRAMEWORK = {
 API_KEY_CUSTOM_HEADER = "HTTP_AUTHORIZATION"
 SPECTACULAR_SETTINGS = {
     "TITLE": "Loyalty partner API",
-    "DESCRIPTION": (
-        "Partner API of the loyalty back office. Authenticate with the header "
-        '`Authorization: Api-Key <key>`. Errors are `{"code": ..., "detail": ...}`.'
-    ),
+    # Authentication, scopes, amounts, errors, retries: what a partner developer reads first.
+    "DESCRIPTION": (BASE_DIR / "loyalty" / "api" / "description.md").read_text(encoding="utf-8"),
+    "TAGS": [
+        {"name": "Members", "description": "Enrol members and read their tier and points."},
+        {"name": "Checkout", "description": "Evaluate a receipt, then commit it."},
+        {"name": "Purchases", "description": "Your committed purchases and their refunds."},
+    ],
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",

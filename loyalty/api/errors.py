@@ -1,14 +1,89 @@
-"""The one place where errors become API responses: `{"code": ..., "detail": ...}`."""
+"""The one place where errors become API responses: `{"code": ..., "detail": ...}`.
 
-from django.core.exceptions import PermissionDenied
-from django.http import Http404
+Codes are a public contract: partners branch on them. Every code any endpoint can
+return is listed in ERROR_CODES with what it means; the OpenAPI schema is built from
+this catalogue and a test checks that every DomainError code is in it.
+"""
+
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
+from django.http import Http404, JsonResponse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from loyalty.api.parsers import RequestTooLarge
 from loyalty.errors import DomainError
 
+ERROR_CODES: dict[str, str] = {
+    # Requests and authentication
+    "invalid": gettext_lazy("Some fields are invalid; `errors` holds the messages per field."),
+    "parse_error": gettext_lazy("The body is not valid JSON."),
+    "request_too_large": gettext_lazy("The body is larger than the server accepts."),
+    "unsupported_media_type": gettext_lazy("Send the body as `Content-Type: application/json`."),
+    "not_acceptable": gettext_lazy("The API answers in `application/json` only."),
+    "method_not_allowed": gettext_lazy("This endpoint does not take this HTTP method."),
+    "not_found": gettext_lazy("No such endpoint (paths end with a slash)."),
+    "not_authenticated": gettext_lazy(
+        "No `Authorization: Api-Key <key>` header, or one in another scheme."
+    ),
+    "authentication_failed": gettext_lazy(
+        "The key is unknown, revoked or expired, or its partner is inactive."
+    ),
+    "permission_denied": gettext_lazy("The partner does not hold the scope this endpoint needs."),
+    "throttled": gettext_lazy("Too many requests with this key; retry after `Retry-After` s."),
+    "idempotency_key_invalid": gettext_lazy(
+        "The Idempotency-Key header is empty, longer than 255 characters or not printable ASCII."
+    ),
+    "idempotency_key_reused": gettext_lazy(
+        "This Idempotency-Key was already used with another request body or endpoint."
+    ),
+    # Members
+    "member_not_found": gettext_lazy("No member has this card number."),
+    "bad_card_number": gettext_lazy(
+        "The card number is mistyped: 13 digits whose last one is a check digit."
+    ),
+    "member_exists": gettext_lazy("A member with this phone or e-mail already exists."),
+    "invalid_phone": gettext_lazy("The phone is not a valid phone number."),
+    "invalid_email": gettext_lazy("The e-mail is not a valid e-mail address."),
+    "first_name_required": gettext_lazy("The first name is empty."),
+    "invalid_consent_channel": gettext_lazy("Consent channels are `email`, `sms` and `push`."),
+    "no_tiers": gettext_lazy("The program has no tiers configured yet."),
+    # Checkout
+    "store_not_found": gettext_lazy("No active store has this code."),
+    "receipt_number_required": gettext_lazy("The receipt number is empty."),
+    "receipt_conflict": gettext_lazy(
+        "This store already recorded this receipt number with other data."
+    ),
+    "points_over_limit": gettext_lazy(
+        "More points than may pay this receipt; `allowed` says how many may."
+    ),
+    "insufficient_points": gettext_lazy("The member does not have that many points."),
+    "invalid_amount": gettext_lazy("The amount is not a valid amount of money."),
+    "reward_not_available": gettext_lazy(
+        "The chosen code or offer is not available for this receipt."
+    ),
+    # Purchases and refunds
+    "purchase_not_found": gettext_lazy("No purchase with this id was recorded by your partner."),
+    "already_refunded": gettext_lazy("The purchase has already been fully refunded."),
+    "refund_exceeds_paid": gettext_lazy(
+        "The amount is more than is left to refund of the money paid."
+    ),
+    "refund_not_allowed": gettext_lazy("This purchase cannot be refunded."),
+    "refund_stale": gettext_lazy(
+        "`expected_refunded` no longer matches: another refund was recorded meanwhile."
+    ),
+    # Generic codes of the DomainError base classes
+    "domain_error": gettext_lazy("The operation cannot be completed."),
+    "conflict": gettext_lazy("The request conflicts with the current state."),
+}
+
+ERROR_CODE_CHOICES = list(ERROR_CODES.items())
+
 DRF_CODES = {
+    RequestTooLarge: "request_too_large",
     exceptions.NotAuthenticated: "not_authenticated",
     exceptions.AuthenticationFailed: "authentication_failed",
     exceptions.PermissionDenied: "permission_denied",
@@ -27,7 +102,9 @@ def exception_handler(exc, context):
         body = {"code": exc.code, "detail": str(exc.message)}
         body.update({k: v for k, v in exc.params.items() if isinstance(v, int | str)})
         return Response(body, status=exc.status)
-    if isinstance(exc, Http404):
+    if isinstance(exc, RequestDataTooBig):  # the body was read before the parser ran
+        exc = RequestTooLarge()
+    elif isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
@@ -36,15 +113,35 @@ def exception_handler(exc, context):
         return None
     code = next((c for cls, c in DRF_CODES.items() if isinstance(exc, cls)), "error")
     if isinstance(exc, exceptions.ValidationError):
-        response.data = {"code": code, "detail": "Invalid input.", "errors": response.data}
+        errors = (
+            response.data
+            if isinstance(response.data, dict)
+            else {"non_field_errors": response.data}
+        )
+        response.data = {
+            "code": code,
+            "detail": _("Invalid input in: %(fields)s.") % {"fields": ", ".join(errors)},
+            "errors": errors,
+        }
         response.status_code = status.HTTP_400_BAD_REQUEST
     else:
         detail = response.data.get("detail", "") if isinstance(response.data, dict) else ""
         response.data = {"code": code, "detail": str(detail)}
-    # 401 needs a challenge so clients know how to authenticate.
-    if response.status_code == status.HTTP_401_UNAUTHORIZED or isinstance(
-        exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed
-    ):
+    # DRF turns authentication errors into 403 when no authentication class is set
+    # (the key check is a permission here); 401 with a challenge is what they are.
+    if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
         response.status_code = status.HTTP_401_UNAUTHORIZED
         response["WWW-Authenticate"] = "Api-Key"
     return response
+
+
+@csrf_exempt  # a POST to a wrong path is a 404, not a CSRF failure page
+def not_found_view(request, *args, **kwargs):
+    """Any path under /api/v1/ that no endpoint matches: JSON, like every other error."""
+    return JsonResponse(
+        {
+            "code": "not_found",
+            "detail": _("No such endpoint. Paths end with a slash, e.g. /api/v1/members/."),
+        },
+        status=status.HTTP_404_NOT_FOUND,
+    )

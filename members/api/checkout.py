@@ -1,0 +1,407 @@
+"""Checkout: evaluate a receipt (a dry run) and commit it (record the purchase)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from loyalty import rules
+from loyalty.actors import Actor
+from loyalty.api.fields import MoneyField
+from loyalty.api.idempotency import IDEMPOTENCY_PARAMETER, idempotent
+from loyalty.api.schema import errors_common
+from loyalty.models import Partner, ProgramSettings
+from members import selectors
+from members.api.members import NextTierSerializer, TierSerializer, next_tier_data
+from members.errors import ReceiptConflict
+from members.models import Member
+from members.services import CheckoutResult, checkout_commit, checkout_evaluate
+
+TAG = "Checkout"
+POINTS_MAX_INPUT = 1_000_000_000
+
+
+# --- Serializers -----------------------------------------------------------------------
+
+
+class CheckoutRequestSerializer(serializers.Serializer):
+    card_number = serializers.CharField(
+        max_length=32,
+        help_text=_("The member's 13-digit card number; spaces and dashes are ignored."),
+    )
+    store = serializers.CharField(max_length=20, help_text=_("Store code, e.g. MSK-01."))
+    receipt_number = serializers.CharField(
+        max_length=64,
+        required=False,
+        default="",
+        help_text=_("The receipt number, unique within the store. Optional when evaluating."),
+    )
+    total = MoneyField(
+        help_text=_(
+            "Receipt total before discounts: a decimal string (“3000.00”) or a number, "
+            "at most two decimal places."
+        )
+    )
+    points_to_spend = serializers.IntegerField(
+        min_value=0,
+        max_value=POINTS_MAX_INPUT,
+        required=False,
+        default=0,
+        help_text=_(
+            "Points the member wants to pay with (1 point = 1 ruble). More than "
+            "`points_max` gives 400 `points_over_limit` with `allowed`."
+        ),
+    )
+
+    class Meta:
+        ref_name = "Checkout"
+
+    def validate_card_number(self, value: str) -> str:
+        # As printed or typed: "2 712345 678903" and "2712-3456-78903" are the same card.
+        return "".join(value.split()).replace("-", "")
+
+
+class CheckoutCommitRequestSerializer(CheckoutRequestSerializer):
+    receipt_number = serializers.CharField(
+        max_length=64,
+        help_text=_(
+            "The receipt number, unique within the store. Committing the same receipt "
+            "again with the same data returns the recorded purchase (200, "
+            "`replayed: true`); with other data it is a 409 `receipt_conflict`."
+        ),
+    )
+
+    class Meta:
+        ref_name = "CheckoutCommit"
+
+
+class StepSerializer(serializers.Serializer):
+    rule = serializers.CharField(
+        help_text=_(
+            "What the step is: `total`, `tier`, `beneficiary`, `base_discount`, a code or "
+            "offer source, `points_spent`, `paid`, `points_earned`."
+        )
+    )
+    label = serializers.CharField(help_text=_("What to show the member."))
+    amount = serializers.CharField(help_text=_("Money (“150.00”) or points (“47”), see `unit`."))
+    unit = serializers.ChoiceField(choices=[("money", _("Money")), ("points", _("Points"))])
+    detail = serializers.CharField(help_text=_("E.g. the percent applied (“5.00%”)."))
+
+
+def steps_data(steps: list[rules.Step]) -> list[dict]:
+    return [
+        {
+            "rule": s.rule,
+            "label": str(s.label),
+            "amount": str(s.amount),
+            "unit": "points" if isinstance(s.amount, int) else "money",
+            "detail": s.detail,
+        }
+        for s in steps
+    ]
+
+
+class MemberAfterSerializer(serializers.Serializer):
+    card_number = serializers.CharField()
+    points_balance = serializers.IntegerField()
+    tier = TierSerializer()
+    next_tier = NextTierSerializer(allow_null=True)
+
+
+class BreakdownSerializer(serializers.Serializer):
+    card_number = serializers.CharField()
+    store = serializers.CharField()
+    receipt_number = serializers.CharField(allow_blank=True)
+    total = serializers.DecimalField(max_digits=12, decimal_places=2, help_text="T")
+    base_discount = serializers.DecimalField(
+        max_digits=12, decimal_places=2, help_text=_("D1: the best of tier and other discounts.")
+    )
+    code_discount = serializers.DecimalField(
+        max_digits=12, decimal_places=2, help_text=_("D2: the one code or offer.")
+    )
+    points_max = serializers.IntegerField(help_text=_("The most points that may pay this receipt."))
+    points_spent = serializers.IntegerField(help_text="S")
+    paid = serializers.DecimalField(
+        max_digits=12, decimal_places=2, help_text=_("P = T − D1 − D2 − S: money the member pays.")
+    )
+    points_earned = serializers.IntegerField(help_text=_("E: points the receipt earns."))
+    tier_spend = serializers.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        help_text=_("T − D1 − D2: how much the receipt adds to the member's spend for tiers."),
+    )
+    steps = StepSerializer(many=True)
+    member = MemberAfterSerializer(
+        help_text=_("The member after this receipt: balance, tier and progress to the next.")
+    )
+
+
+class CheckoutCommitSerializer(BreakdownSerializer):
+    purchase_id = serializers.IntegerField()
+    replayed = serializers.BooleanField(
+        help_text=_("True when this receipt had been recorded before and nothing changed now.")
+    )
+
+    class Meta:
+        ref_name = "CommittedCheckout"
+
+
+# --- Member afterwards ---------------------------------------------------------------------
+
+
+def progress_projected(member: Member, breakdown: rules.Breakdown) -> selectors.MemberProgress:
+    """The member's progress as it would be once the evaluated receipt is committed.
+
+    Mirrors checkout_commit: the tier moves up when the qualifying value crosses a
+    threshold and never down.
+    """
+    progress = selectors.member_progress(member)
+    tiers = selectors.tier_rules()
+    if progress.tier_basis == ProgramSettings.TierBasis.PURCHASES:
+        qualifying = progress.qualifying + 1
+    else:
+        qualifying = progress.qualifying + breakdown.tier_spend
+    reached = rules.tier_for(qualifying, tiers)
+    tier = reached if reached.threshold > progress.tier.threshold else progress.tier
+    above = [t for t in tiers if t.threshold > tier.threshold]
+    upcoming = above[0] if above else None
+    return selectors.MemberProgress(
+        qualifying=qualifying,
+        tier=tier,
+        next_tier=upcoming,
+        next_tier_remaining=max(upcoming.threshold - qualifying, Decimal(0)) if upcoming else None,
+        expiring=progress.expiring,
+        tier_basis=progress.tier_basis,
+    )
+
+
+def result_data(
+    result: CheckoutResult, *, store: str, receipt_number: str, committed: bool
+) -> dict:
+    b = result.breakdown
+    member = result.member
+    if committed:
+        progress = selectors.member_progress(member)
+        balance = member.points_balance
+    else:
+        progress = progress_projected(member, b)
+        balance = member.points_balance - b.points_spent + b.points_earned
+    data = {
+        "card_number": member.card_number,
+        "store": store,
+        "receipt_number": receipt_number,
+        "total": b.total,
+        "base_discount": b.base_discount,
+        "code_discount": b.code_discount,
+        "points_max": b.points_max,
+        "points_spent": b.points_spent,
+        "paid": b.paid,
+        "points_earned": b.points_earned,
+        "tier_spend": b.tier_spend,
+        "steps": steps_data(b.steps),
+        "member": {
+            "card_number": member.card_number,
+            "points_balance": balance,
+            "tier": progress.tier,
+            "next_tier": next_tier_data(progress),
+        },
+    }
+    if committed:
+        data["purchase_id"] = result.purchase.pk
+        data["replayed"] = result.replayed
+    return data
+
+
+# --- Views -------------------------------------------------------------------------------
+
+WORKED_EXAMPLE_REQUEST = {
+    "card_number": "2712345678902",
+    "store": "MSK-01",
+    "receipt_number": "R-000123",
+    "total": "3000.00",
+    "points_to_spend": 500,
+}
+WORKED_EXAMPLE_RESPONSE = {
+    "card_number": "2712345678902",
+    "store": "MSK-01",
+    "receipt_number": "R-000123",
+    "total": "3000.00",
+    "base_discount": "150.00",
+    "code_discount": "0.00",
+    "points_max": 500,
+    "points_spent": 500,
+    "paid": "2350.00",
+    "points_earned": 47,
+    "tier_spend": "2850.00",
+    "steps": [
+        {
+            "rule": "total",
+            "label": "Receipt total",
+            "amount": "3000.00",
+            "unit": "money",
+            "detail": "",
+        },
+        {
+            "rule": "tier",
+            "label": "Tier discount: Серебряный",
+            "amount": "150.00",
+            "unit": "money",
+            "detail": "5.00%",
+        },
+        {
+            "rule": "points_spent",
+            "label": "Points spent",
+            "amount": "500",
+            "unit": "points",
+            "detail": "",
+        },
+        {"rule": "paid", "label": "Money paid", "amount": "2350.00", "unit": "money", "detail": ""},
+        {
+            "rule": "points_earned",
+            "label": "Points earned",
+            "amount": "47",
+            "unit": "points",
+            "detail": "2.00%",
+        },
+    ],
+    "member": {
+        "card_number": "2712345678902",
+        "points_balance": 47,
+        "tier": {"name": "Серебряный", "discount_percent": "5.00", "earn_percent": "2.00"},
+        "next_tier": {"name": "Золотой", "basis": "spend", "remaining": "17150.00"},
+    },
+}
+CHECKOUT_ERRORS = {
+    400: ["bad_card_number", "store_not_found", "points_over_limit", "invalid_amount"],
+    404: ["member_not_found"],
+}
+
+
+class CheckoutView(APIView):
+    required_scope = Partner.Scope.CHECKOUT
+    request_serializer = CheckoutRequestSerializer
+
+    def cleaned(self, request) -> dict:
+        serializer = self.request_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        data["member"] = selectors.member_get(card_number=data["card_number"])
+        data["store_obj"] = selectors.store_get(code=data["store"])
+        return data
+
+
+@extend_schema(tags=[TAG])
+class CheckoutEvaluateView(CheckoutView):
+    @extend_schema(
+        operation_id="checkout_evaluate",
+        summary=_("Evaluate a receipt"),
+        description=_(
+            "Every step of the checkout arithmetic for a receipt — discounts, the points "
+            "that may pay it, money paid, points earned — and the member's tier and "
+            "progress as they would be afterwards. Changes nothing. Needs `checkout`."
+        ),
+        request=CheckoutRequestSerializer,
+        responses={200: BreakdownSerializer, **errors_common(CHECKOUT_ERRORS, has_body=True)},
+        examples=[
+            OpenApiExample("Worked example", value=WORKED_EXAMPLE_REQUEST, request_only=True),
+            OpenApiExample("Worked example", value=WORKED_EXAMPLE_RESPONSE, response_only=True),
+        ],
+    )
+    def post(self, request):
+        data = self.cleaned(request)
+        result = checkout_evaluate(
+            member=data["member"],
+            store=data["store_obj"],
+            total=data["total"],
+            points_to_spend=data["points_to_spend"],
+        )
+        body = result_data(
+            result,
+            store=data["store_obj"].code,
+            receipt_number=data["receipt_number"],
+            committed=False,
+        )
+        return Response(BreakdownSerializer(body).data)
+
+
+@extend_schema(tags=[TAG])
+class CheckoutCommitView(CheckoutView):
+    request_serializer = CheckoutCommitRequestSerializer
+
+    @extend_schema(
+        operation_id="checkout_commit",
+        summary=_("Commit a receipt"),
+        description=_(
+            "Records the purchase: spends and earns points and moves the member up a tier "
+            "when the receipt crosses a threshold. 201 for a new purchase. Safe to retry: "
+            "the same store and receipt number with the same data returns the recorded "
+            "purchase with 200 and `replayed: true`; other data is a 409 "
+            "`receipt_conflict`. An `Idempotency-Key` header makes any retry return the "
+            "first response exactly. Needs `checkout`."
+        ),
+        parameters=[IDEMPOTENCY_PARAMETER],
+        request=CheckoutCommitRequestSerializer,
+        responses={
+            201: OpenApiResponse(CheckoutCommitSerializer, description=_("A new purchase.")),
+            200: OpenApiResponse(
+                CheckoutCommitSerializer,
+                description=_(
+                    "This receipt was recorded before with the same data: the recorded "
+                    "purchase, `replayed: true`, nothing changed."
+                ),
+            ),
+            **errors_common(
+                {
+                    **CHECKOUT_ERRORS,
+                    400: [*CHECKOUT_ERRORS[400], "idempotency_key_invalid"],
+                    409: ["receipt_conflict"],
+                    422: ["idempotency_key_reused"],
+                },
+                has_body=True,
+            ),
+        },
+        examples=[
+            OpenApiExample("Worked example", value=WORKED_EXAMPLE_REQUEST, request_only=True),
+            OpenApiExample(
+                "Worked example",
+                value={**WORKED_EXAMPLE_RESPONSE, "purchase_id": 1017, "replayed": False},
+                response_only=True,
+                status_codes=["201"],
+            ),
+            OpenApiExample(
+                "Replayed",
+                value={**WORKED_EXAMPLE_RESPONSE, "purchase_id": 1017, "replayed": True},
+                response_only=True,
+                status_codes=["200"],
+            ),
+        ],
+    )
+    def post(self, request):
+        return idempotent(request, endpoint="checkout.commit", handler=lambda: self.commit(request))
+
+    def commit(self, request) -> Response:
+        data = self.cleaned(request)
+        result = checkout_commit(
+            member=data["member"],
+            store=data["store_obj"],
+            receipt_number=data["receipt_number"],
+            total=data["total"],
+            points_to_spend=data["points_to_spend"],
+            actor=Actor.for_partner(request.partner),
+        )
+        if result.replayed and result.purchase.partner_id != request.partner.pk:
+            # Recorded by the cashier desk or another partner: not this partner's to see.
+            raise ReceiptConflict()
+        body = result_data(
+            result,
+            store=data["store_obj"].code,
+            receipt_number=result.purchase.receipt_number,
+            committed=True,
+        )
+        code = status.HTTP_200_OK if result.replayed else status.HTTP_201_CREATED
+        return Response(CheckoutCommitSerializer(body).data, status=code)
