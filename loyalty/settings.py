@@ -207,6 +207,11 @@ LOYALTY_PERIODIC_TASKS = {
         "crontab": {"minute": "15", "hour": "3"},
         "description": _("Burn the unspent remainder of points lots past their life."),
     },
+    "idempotency-prune": {
+        "task": "loyalty.tasks.idempotency_records_prune_task",
+        "crontab": {"minute": "30", "hour": "4"},
+        "description": _("Forget partner Idempotency-Keys older than the retention period."),
+    },
     "tier-review": {
         "task": "members.tasks.tier_review_task",
         "crontab": {"minute": "45", "hour": "3"},
@@ -231,6 +236,8 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {"partner": env.str("API_THROTTLE_RATE", default="6000/min")},
 }
 API_KEY_CUSTOM_HEADER = "HTTP_AUTHORIZATION"
+# How long a partner's Idempotency-Key is remembered (a retry after that is a new request).
+IDEMPOTENCY_KEY_RETENTION_DAYS = env.int("IDEMPOTENCY_KEY_RETENTION_DAYS", default=7)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Loyalty partner API",
     # Authentication, scopes, amounts, errors, retries: what a partner developer reads first.
