@@ -1,11 +1,26 @@
 """Thin fixtures: the program defaults, one persona per permission boundary."""
 
+import os
+
 import pytest
 from django.contrib.auth.models import Group, Permission
 
 from loyalty.defaults import CASHIER, MARKETING, groups_ensure, program_defaults_ensure
 from loyalty.models import BeneficiaryCategory, ProgramSettings, Tier
 from tests import factories
+
+
+def pytest_sessionstart(session):
+    """CI tests on PostgreSQL: a suite that quietly fell back to SQLite would prove less."""
+    if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+        from django.db import connection
+
+        if connection.vendor != "postgresql":
+            pytest.exit(
+                f"CI must run the test suite on PostgreSQL, not {connection.vendor}: "
+                "set DATABASE_URL=postgres://...",
+                returncode=3,
+            )
 
 
 @pytest.fixture(autouse=True)
