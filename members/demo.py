@@ -66,9 +66,9 @@ from members.services import points_expire, tier_review
 # exactly those of checkout_commit (a later retry of a demo receipt replays it).
 from members.services.checkout import (
     CheckoutContext,
-    _base_candidates,
-    _fingerprint,
-    _steps_json,
+    base_rate_candidates,
+    receipt_fingerprint,
+    steps_json,
 )
 
 RECEIPT_PREFIX = "DEMO-"
@@ -379,7 +379,7 @@ class HistoryBuilder:
         ctx = CheckoutContext(member=member, store=store, total=planned.total, at=at)
         b = rules.checkout(
             total=planned.total,
-            base_candidates=_base_candidates(ctx, tier),
+            base_candidates=base_rate_candidates(ctx, tier),
             policy=rules.StackingPolicy(self.program.stacking_policy),
             stacking_cap_percent=self.program.stacking_cap_percent,
             reward=None,
@@ -408,8 +408,8 @@ class HistoryBuilder:
             earn_percent=b.earn_percent,
             points_earned=b.points_earned,
             tier_spend=b.tier_spend,
-            steps=_steps_json(b.steps),
-            request_fingerprint=_fingerprint(
+            steps=steps_json(b.steps),
+            request_fingerprint=receipt_fingerprint(
                 member=member, total=b.total, points_to_spend=points_to_spend, code="", choice=""
             ),
             channel=actor.channel,

@@ -107,7 +107,8 @@ def money_input(value, *, field_name: str = "total") -> Decimal:
     return rules.money(abs(amount))
 
 
-def _base_candidates(ctx: CheckoutContext, tier: Tier) -> list[rules.BaseRate]:
+def base_rate_candidates(ctx: CheckoutContext, tier: Tier) -> list[rules.BaseRate]:
+    """Step 2 candidates: the tier, a verified beneficiary category, and the providers'."""
     candidates = [
         rules.BaseRate(
             "tier", _("Tier discount: %(tier)s") % {"tier": tier.name}, tier.discount_percent
@@ -177,7 +178,7 @@ def _evaluate(
     program = program or ProgramSettings.load()
     tier = member.tier
     ctx = CheckoutContext(member=member, store=store, total=total, at=at, code=code)
-    candidates = _base_candidates(ctx, tier)
+    candidates = base_rate_candidates(ctx, tier)
     rate, _source, _counted = rules.base_rate(
         candidates,
         policy=rules.StackingPolicy(program.stacking_policy),
@@ -237,9 +238,10 @@ def checkout_evaluate(
     )
 
 
-def _fingerprint(
+def receipt_fingerprint(
     *, member: Member, total: Decimal, points_to_spend: int | None, code: str, choice: str
 ) -> str:
+    """What makes two commits of one receipt "the same request" (idempotency)."""
     data = json.dumps(
         [member.card_number, str(total), points_to_spend, code.upper(), choice], sort_keys=True
     )
@@ -289,7 +291,8 @@ def breakdown_of(purchase: Purchase) -> rules.Breakdown:
     )
 
 
-def _steps_json(steps: list[rules.Step]) -> list[dict]:
+def steps_json(steps: list[rules.Step]) -> list[dict]:
+    """The breakdown's steps as stored on the purchase (amounts as decimal strings)."""
     return [
         {"rule": s.rule, "label": str(s.label), "amount": str(s.amount), "detail": s.detail}
         for s in steps
@@ -318,7 +321,7 @@ def checkout_commit(
     receipt_number = receipt_number.strip()
     if not receipt_number:
         raise InvalidAmount(_("Enter the receipt number."), code="receipt_number_required")
-    fingerprint = _fingerprint(
+    fingerprint = receipt_fingerprint(
         member=member, total=total, points_to_spend=points_to_spend, code=code, choice=choice
     )
     existing = Purchase.objects.filter(store=store, receipt_number=receipt_number).first()
@@ -369,7 +372,7 @@ def checkout_commit(
                 earn_percent=b.earn_percent,
                 points_earned=b.points_earned,
                 tier_spend=b.tier_spend,
-                steps=_steps_json(b.steps),
+                steps=steps_json(b.steps),
                 request_fingerprint=fingerprint,
                 channel=actor.channel,
                 partner=actor.partner,
