@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils import formats, timezone
 from django.utils.html import format_html, mark_safe
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 from unfold.admin import ModelAdmin
 from unfold.contrib.filters.admin import RelatedDropdownFilter
 from unfold.decorators import action, display
@@ -213,7 +214,7 @@ class MemberAdmin(ModelAdmin):
 
     # --- read-only displays -----------------------------------------------------------
 
-    @display(description=_("name"), ordering="first_name")
+    @display(description=pgettext_lazy("person", "name"), ordering="first_name")
     def full_name(self, obj: Member) -> str:
         return obj.full_name
 
