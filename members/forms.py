@@ -179,7 +179,12 @@ class PointsAdjustForm(ConfirmedDialogForm):
         return reason
 
     def confirmation_parts(self) -> tuple:
-        return (self.member.pk, self.cleaned_data["amount"], self.cleaned_data["reason"])
+        return (
+            self.member.pk,
+            self.member.points_balance,
+            self.cleaned_data["amount"],
+            self.cleaned_data["reason"],
+        )
 
     def confirmation_summary(self) -> str:
         amount = self.cleaned_data["amount"]
@@ -230,10 +235,16 @@ class PurchaseRefundForm(BaseDialogForm):
         decimal_places=2,
         widget=UnfoldAdminDecimalFieldWidget,
     )
+    # What had been refunded when the dialog opened; purchase_refund checks it under the
+    # purchase's lock, so a second click refunds nothing (refund_stale).
+    refunded_before = forms.DecimalField(
+        required=False, max_digits=12, decimal_places=2, widget=forms.HiddenInput
+    )
 
     def __init__(self, request, object_id=None, *args, **kwargs):
         super().__init__(request, object_id, *args, **kwargs)
         self.purchase = _object_or_404(Purchase, object_id)
+        self.fields["refunded_before"].initial = self.purchase.refunded_paid
         self.fields["amount"].help_text = _(
             "Leave empty to refund everything still refundable: %(refundable)s."
         ) % {"refundable": self.purchase.refundable}

@@ -61,7 +61,12 @@ ERROR_CODES: dict[str, str] = {
         "More points than may pay this receipt; `allowed` says how many may."
     ),
     "insufficient_points": gettext_lazy("The member does not have that many points."),
-    "invalid_amount": gettext_lazy("The amount is not a valid amount of money."),
+    "balance_changed": gettext_lazy(
+        "The points balance changed since the adjustment was confirmed (staff only)."
+    ),
+    "invalid_amount": gettext_lazy(
+        "The amount is not a valid amount of money (a receipt total must be more than zero)."
+    ),
     "reward_not_available": gettext_lazy(
         "The chosen code or offer is not available for this receipt."
     ),

@@ -13,7 +13,7 @@ from django.utils.translation import gettext_lazy as _
 
 from loyalty.errors import DomainError
 from loyalty.models import Store
-from members.services.checkout import money_input
+from members.services.checkout import money_input, receipt_total_input
 
 # Spaces people and keyboards put into amounts: "3 000,50", "3 000,50" (nbsp), "3 000".
 _AMOUNT_SPACES = re.compile(r"[\s\u00a0\u202f']")
@@ -110,13 +110,10 @@ class ReceiptForm(DomainErrorsMixin, forms.Form):
             store.choices = [(s.pk, str(s)) for s in store.queryset]
 
     def clean_total(self) -> Decimal | None:
-        return self.call(money_input, value=amount_normalise(self.cleaned_data["total"]))
+        return self.call(receipt_total_input, value=amount_normalise(self.cleaned_data["total"]))
 
     def clean(self):
         cleaned = super().clean()
-        total = cleaned.get("total")
-        if total is not None and total <= 0:
-            self.add_error("total", _("The total must be more than zero."))
         if cleaned.get("points_to_spend") is None and "points_to_spend" not in self.errors:
             cleaned["points_to_spend"] = 0
         return cleaned

@@ -8,7 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
+from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext_lazy as _
@@ -36,6 +38,12 @@ _FIXED_STEPS = {"total", "points_spent", "paid", "points_earned"}
 def desk_view(view):
     """Login first (anonymous → login page), then the desk permission (others → 403)."""
     return login_required(permission_required(DESK_PERMISSION, raise_exception=True)(view))
+
+
+def _may(request, permission: str) -> None:
+    """A write the desk offers needs its own permission too (the Cashier group has it)."""
+    if not request.user.has_perm(permission):
+        raise PermissionDenied
 
 
 @dataclass(frozen=True)
@@ -148,6 +156,8 @@ def member(request, card_number: str):
     """The member panel and the receipt form; POST confirms the receipt."""
     member = _member_or_404(card_number)
     form = _receipt_form(request, request.POST or None)
+    if request.method == "POST":
+        _may(request, "members.add_purchase")
     if request.method == "POST" and form.is_valid():
         _remember_store(request, form)
         result = form.call(
@@ -218,6 +228,7 @@ def purchase(request, pk: int):
 @desk_view
 def refund(request, pk: int):
     """Refund all or part of a purchase; shows what the member gets back."""
+    _may(request, "members.add_refund")
     purchase = get_object_or_404(Purchase.objects.select_related("store", "member__tier"), pk=pk)
     form = RefundForm(request.POST or None, purchase=purchase)
     if request.method == "POST" and form.is_valid():
@@ -230,6 +241,11 @@ def refund(request, pk: int):
         )
         if done is not None:
             return redirect("cashier:refund_done", pk=done.pk)
+        if form.has_error(NON_FIELD_ERRORS, code="refund_stale"):
+            # Open the page again as the purchase is now, so the next submit is
+            # measured against what has been refunded since.
+            messages.warning(request, form.non_field_errors()[0])
+            return redirect("cashier:refund", pk=purchase.pk)
     context = {"purchase": purchase, "member": purchase.member, "form": form}
     return render(request, "cashier/refund.html", context)
 

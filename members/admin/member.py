@@ -361,6 +361,7 @@ class MemberAdmin(ModelAdmin):
                 amount=form.cleaned_data["amount"],
                 reason=form.cleaned_data["reason"],
                 actor=Actor.for_user(request.user, Channel.ADMIN),
+                expected_balance=form.member.points_balance,
             )
         except DomainError as error:
             form.add_error(None, error.message)

@@ -104,6 +104,7 @@ class PurchaseAdmin(ReadOnlyModelAdmin):
                 purchase=form.purchase,
                 amount=form.cleaned_data["amount"],
                 actor=Actor.for_user(request.user, Channel.ADMIN),
+                expected_refunded=form.cleaned_data["refunded_before"],
             )
         except DomainError as error:
             form.add_error(None, error.message)

@@ -107,6 +107,15 @@ def money_input(value, *, field_name: str = "total") -> Decimal:
     return rules.money(abs(amount))
 
 
+def receipt_total_input(value) -> Decimal:
+    """A receipt total: as money_input, and more than zero (an empty receipt would count
+    as a purchase towards tiers and purchase counters)."""
+    total = money_input(value)
+    if total <= 0:
+        raise InvalidAmount(_("The receipt total must be more than zero."))
+    return total
+
+
 def base_rate_candidates(ctx: CheckoutContext, tier: Tier) -> list[rules.BaseRate]:
     """Step 2 candidates: the tier, a verified beneficiary category, and the providers'."""
     candidates = [
@@ -230,7 +239,7 @@ def checkout_evaluate(
     return _evaluate(
         member=member,
         store=store,
-        total=money_input(total),
+        total=receipt_total_input(total),
         points_to_spend=points_to_spend,
         code=code,
         choice=choice,
@@ -317,7 +326,7 @@ def checkout_commit(
     purchase (`replayed=True`); the same receipt with other data raises ReceiptConflict.
     Raises PointsOverLimit, InvalidAmount, NoRewardApplies; nothing changes then.
     """
-    total = money_input(total)
+    total = receipt_total_input(total)
     receipt_number = receipt_number.strip()
     if not receipt_number:
         raise InvalidAmount(_("Enter the receipt number."), code="receipt_number_required")

@@ -184,10 +184,20 @@ def points_grant(*, member: Member, amount: int, reason: str, actor: Actor) -> P
 
 
 @transaction.atomic
-def points_adjust(*, member: Member, amount: int, reason: str, actor: Actor) -> int:
+def points_adjust(
+    *,
+    member: Member,
+    amount: int,
+    reason: str,
+    actor: Actor,
+    expected_balance: int | None = None,
+) -> int:
     """Manually add (new lot) or remove (oldest first) points, with a reason.
 
     Raises InsufficientPoints when removing more than the balance; nothing changes then.
+    `expected_balance` is the balance the staff member confirmed against; checked under
+    the member's lock, a second submit of the same confirmation is refused
+    (`balance_changed`) instead of adjusting twice.
     """
     reason = reason.strip()
     if not reason:
@@ -195,6 +205,12 @@ def points_adjust(*, member: Member, amount: int, reason: str, actor: Actor) -> 
     if amount == 0:
         raise InvalidAmount(_("The adjustment cannot be zero."))
     member = Member.objects.select_for_update().get(pk=member.pk)
+    if expected_balance is not None and expected_balance != member.points_balance:
+        raise InvalidAmount(
+            _("The balance changed to %(balance)s since you confirmed; check and try again.")
+            % {"balance": member.points_balance},
+            code="balance_changed",
+        )
     now = timezone.now()
     if amount > 0:
         lot_open(member=member, amount=amount, kind=Kind.ADJUST, at=now, actor=actor, reason=reason)
@@ -224,7 +240,8 @@ def points_expire(*, at: dt.datetime | None = None, batch_size: int = 5_000) -> 
     Members are locked before their lots, in id order, the same order checkout uses, so
     a concurrent checkout waits or wins cleanly and never spends a lot that is burning.
     """
-    at = at or timezone.now()
+    # UTC always: the SQLite path compares stored datetimes as text.
+    at = (at or timezone.now()).astimezone(dt.UTC)
     expire_batch = (
         _expire_batch_postgresql if connection.vendor == "postgresql" else _expire_batch_portable
     )

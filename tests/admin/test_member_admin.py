@@ -457,3 +457,37 @@ def test_purchases_search_by_receipt_and_card(marketer_client, purchase, ivan):
     assert list(by_receipt) == [purchase]
     assert list(by_card) == [purchase]
     assert list(by_part) == []
+
+
+def test_second_click_on_the_refund_dialog_refunds_nothing(superuser_client, purchase):
+    # given the dialog as it opened, sent once
+    url = reverse("admin:members_purchase_refund_dialog", args=[purchase.pk])
+    sent = {"_form_submitted": "on", "amount": "400.00", "refunded_before": "0.00"}
+    assert superuser_client.post(url, sent).status_code == 302
+
+    # when the same dialog is sent again
+    response = superuser_client.post(url, sent)
+
+    # then
+    assert response.status_code == 200
+    assert response.context["form"].non_field_errors() == [
+        "This purchase has changed since the page was opened (another refund was recorded). "
+        "Check the amounts and try again."
+    ]
+    assert list(Refund.objects.values_list("amount", flat=True)) == [Decimal("400.00")]
+
+
+def test_second_submit_of_a_confirmed_adjustment_adds_nothing(marketer_client, ivan):
+    # given +100 confirmed and recorded
+    _first, second = _adjust_confirmed(marketer_client, ivan, amount="100", reason="Компенсация")
+    assert second.status_code == 302
+    token = _first.context["form"]["confirmation"].value()
+
+    # when the same confirmation is sent again
+    again = _adjust(marketer_client, ivan, amount="100", reason="Компенсация", confirmation=token)
+
+    # then it asks again instead of adding another 100
+    assert again.status_code == 200
+    ivan.refresh_from_db()
+    assert ivan.points_balance == 100
+    assert LedgerEntry.objects.filter(member=ivan).count() == 1

@@ -296,8 +296,6 @@ def test_malformed_totals_are_400_field_errors(api, checkout_body, silver_member
         ("3000.10", "3000.10"),
         ('"3000.100"', "3000.10"),
         ("3e3", "3000.00"),
-        ('"0"', "0.00"),
-        ('"-0"', "0.00"),
         ('"9999999999.99"', "9999999999.99"),
     ],
 )
@@ -312,6 +310,19 @@ def test_well_formed_totals(api, checkout_body, raw_total, total):
     # then
     assert response.status_code == 200, response.content
     assert response.json()["total"] == total
+
+
+@pytest.mark.parametrize("raw_total", ['"0"', '"-0"', "0", '"0.00"'])
+def test_zero_total_is_refused_and_records_nothing(api, checkout_body, raw_total):
+    # An empty receipt would count as a purchase towards tiers and purchase counters.
+    raw = json.dumps({**checkout_body, "total": "__TOTAL__"}).replace('"__TOTAL__"', raw_total)
+
+    for url in (EVALUATE, COMMIT):
+        response = api.post(url, data=raw, content_type="application/json")
+
+        assert response.status_code == 400, response.content
+        assert response.json()["code"] == "invalid_amount"
+    assert Purchase.objects.count() == 0
 
 
 @pytest.mark.parametrize("points", ["-1", "1.5", "true", '"many"', "null", "10000000000"])

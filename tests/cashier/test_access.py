@@ -162,3 +162,25 @@ def test_desk_pages_load_the_desk_stylesheet_and_htmx(desk):
     assert '<link rel="stylesheet" href="/static/cashier/desk.css">' in html
     assert 'src="/static/django_htmx/htmx-2.min.js"' in html
     assert "https://" not in html
+
+
+def test_desk_user_without_the_write_permissions_can_look_but_not_record(desk_urls, member, store):
+    # given a user who may open the desk but has neither add_purchase nor add_refund
+    from django.contrib.auth.models import Permission
+
+    from members.models import Purchase, Refund
+
+    viewer = factories.UserFactory(username="viewer")
+    viewer.user_permissions.add(Permission.objects.get(codename="use_cashier_desk"))
+    client = Client()
+    client.force_login(viewer)
+    _home, member_url, _purchase_url, refund_url = desk_urls
+
+    # when / then: looking is fine, recording a receipt or a refund is not
+    assert client.get(member_url).status_code == 200
+    receipt = {"store": store.pk, "receipt_number": "V-1", "total": "100.00"}
+    assert client.post(member_url, receipt).status_code == 403
+    assert client.get(refund_url).status_code == 403
+    assert client.post(refund_url, {"amount": "", "refunded_before": "0.00"}).status_code == 403
+    assert Purchase.objects.count() == 1
+    assert Refund.objects.count() == 0

@@ -217,7 +217,7 @@ def test_same_receipt_with_other_data_is_a_form_error(desk, silver_member, store
         ({"total": "abc"}, {"total": ["Enter the amount as a decimal number, e.g. 1500.00."]}),
         ({"total": "-5"}, {"total": ["The amount must be between 0 and 9999999999.99."]}),
         ({"total": "10.005"}, {"total": ["The amount can have at most two decimal places."]}),
-        ({"total": "0"}, {"total": ["The total must be more than zero."]}),
+        ({"total": "0"}, {"total": ["The receipt total must be more than zero."]}),
         ({"total": ""}, {"total": ["This field is required."]}),
         (
             {"points_to_spend": "-1"},

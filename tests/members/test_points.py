@@ -298,3 +298,20 @@ def test_ledger_refuses_update_and_delete(member, grant):
         LedgerEntry.objects.filter(pk=entry.pk).delete()
 
     assert LedgerEntry.objects.get(pk=entry.pk).amount == 10
+
+
+def test_adjust_against_a_balance_that_changed_is_refused_and_changes_nothing(
+    member, grant, task_actor
+):
+    # given the staff member confirmed against a balance of 0, then 50 points arrived
+    grant(member, 50)
+
+    # when
+    with pytest.raises(InvalidAmount) as exc_info:
+        points_adjust(
+            member=member, amount=100, reason="Компенсация", actor=task_actor, expected_balance=0
+        )
+
+    # then
+    assert exc_info.value.code == "balance_changed"
+    assert assert_ledger_holds(member) == 50
