@@ -312,3 +312,12 @@ def refund_shares(
         points_to_return=points_share(points_spent, after) - points_share(points_spent, before),
         tier_spend=money(tier_spend * after / paid) - money(tier_spend * before / paid),
     )
+
+
+def refund_withheld(*, amount: Decimal, points_short: int, point_value: Decimal) -> Decimal:
+    """Money withheld from a refund for earned points the member no longer has.
+
+    Their value (1 point = `point_value`), never more than the money being refunded, so
+    the balance never goes negative and the refund never does either.
+    """
+    return min(money(points_short * point_value), amount)

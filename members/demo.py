@@ -471,8 +471,11 @@ class HistoryBuilder:
             refund=refund,
             prefer=own_lot,
         )
-        shortfall = shares.points_to_take_back - taken
-        withheld = min(rules.money(shortfall * settings.LOYALTY_POINT_VALUE), amount)
+        withheld = rules.refund_withheld(
+            amount=amount,
+            points_short=shares.points_to_take_back - taken,
+            point_value=settings.LOYALTY_POINT_VALUE,
+        )
         refund.money_withheld = withheld
         refund.money_refunded = amount - withheld
         refund.points_taken_back = shares.points_to_take_back

@@ -144,8 +144,11 @@ def purchase_refund(
         refund=refund,
         prefer_lot_id=own_lot,
     )
-    shortfall = shares.points_to_take_back - taken
-    withheld = min(rules.money(shortfall * settings.LOYALTY_POINT_VALUE), amount)
+    withheld = rules.refund_withheld(
+        amount=amount,
+        points_short=shares.points_to_take_back - taken,
+        point_value=settings.LOYALTY_POINT_VALUE,
+    )
 
     refund.money_withheld = withheld
     refund.money_refunded = amount - withheld

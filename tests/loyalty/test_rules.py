@@ -659,3 +659,15 @@ def test_refund_shares_add_up_over_any_sequence(sequence):
     # and a sequence that refunds all the money reverses exactly the whole purchase
     if refunded == paid:
         assert (taken, returned, spend_reversed) == (earned, spent, tier_spend)
+
+
+@pytest.mark.parametrize(
+    ("amount", "points_short", "withheld"),
+    [("100.00", 0, "0.00"), ("100.00", 17, "17.00"), ("10.00", 17, "10.00")],
+)
+def test_refund_withholds_the_value_of_missing_points_at_most_the_refund(
+    amount, points_short, withheld
+):
+    assert rules.refund_withheld(
+        amount=Decimal(amount), points_short=points_short, point_value=Decimal("1.00")
+    ) == Decimal(withheld)
