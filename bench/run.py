@@ -126,9 +126,9 @@ def main(argv: list[str] | None = None) -> int:
 
 EXPIRY_NOTE = """
 Expiry: the raw UPDATE only zeroes `remaining`; it writes no ledger entries and leaves
-the balances wrong. points_expire must also insert one EXPIRE entry per lot (7 indexes,
-2 foreign keys checked at commit) and lower each member's balance (11 indexes); the
-"same work in 1 raw statement" run is that work without batches or locks, i.e. the
+the balances wrong. points_expire must also insert one EXPIRE entry per lot (3 index
+entries and 2 foreign keys checked at commit per row) and lower each member's balance;
+the "same work in 1 raw statement" run is that work without batches or locks, i.e. the
 floor for what the product requires on this schema. Compare points_expire with it."""
 
 
