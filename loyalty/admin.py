@@ -67,7 +67,10 @@ class ProgramSettingsAdmin(SimpleHistoryAdmin, ModelAdmin):
 
     form = ProgramSettingsForm
     fieldsets = (
-        (_("Tiers"), {"fields": ("tier_basis", "tier_window", "tier_window_months")}),
+        (
+            _("Tiers"),
+            {"fields": ("tier_basis", "tier_window", "tier_window_months", "confirm_moves")},
+        ),
         (
             _("Points"),
             {"fields": ("points_cap_percent", "points_life_days", "points_expiry_notice_days")},

@@ -21,25 +21,41 @@ def _is_whole(value: Decimal) -> bool:
     return value == value.to_integral_value()
 
 
-class TierForm(forms.ModelForm):
-    """A tier, with the what-if check marketing sees before a threshold change is saved."""
+class ConfirmMovesMixin(forms.Form):
+    """A change that would move members between tiers at the next review is saved only
+    once marketing has seen how many (the what-if) and ticked the box."""
 
     confirm_moves = forms.BooleanField(
         label=_("I have seen the effect"),
         required=False,
         widget=UnfoldBooleanSwitchWidget,
-        help_text=_(
-            "Needed when the new threshold moves members between tiers at the next review."
-        ),
+        help_text=_("Needed when the change moves members between tiers at the next review."),
     )
-
-    class Meta:
-        model = Tier
-        fields = ["name", "threshold", "discount_percent", "earn_percent"]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.moves: TierMoves | None = None
+
+    def require_moves_confirmed(self, moves: TierMoves) -> None:
+        self.moves = moves
+        if (moves.up or moves.down) and not self.cleaned_data.get("confirm_moves"):
+            self.add_error(
+                "confirm_moves",
+                forms.ValidationError(
+                    tier_moves_text(moves)
+                    + " "
+                    + str(_("Tick “I have seen the effect” to save anyway.")),
+                    code="tier_moves_unconfirmed",
+                ),
+            )
+
+
+class TierForm(ConfirmMovesMixin, forms.ModelForm):
+    """A tier, with the what-if check marketing sees before a threshold change is saved."""
+
+    class Meta:
+        model = Tier
+        fields = ["name", "threshold", "discount_percent", "earn_percent"]
 
     def clean_threshold(self) -> Decimal:
         threshold = self.cleaned_data["threshold"]
@@ -70,17 +86,7 @@ class TierForm(forms.ModelForm):
         if self.instance.pk is not None and "threshold" not in self.changed_data:
             return cleaned
         proposed = {**others, self.instance.pk or NEW_TIER_ID: threshold}
-        self.moves = tier_what_if(thresholds=proposed)
-        if (self.moves.up or self.moves.down) and not cleaned.get("confirm_moves"):
-            self.add_error(
-                "confirm_moves",
-                forms.ValidationError(
-                    tier_moves_text(self.moves)
-                    + " "
-                    + str(_("Tick “I have seen the effect” to save anyway.")),
-                    code="tier_moves_unconfirmed",
-                ),
-            )
+        self.require_moves_confirmed(tier_what_if(thresholds=proposed))
         return cleaned
 
 
@@ -92,7 +98,11 @@ def tier_moves_text(moves: TierMoves) -> str:
     ) % {"up": moves.up, "down": moves.down}
 
 
-class ProgramSettingsForm(forms.ModelForm):
+class ProgramSettingsForm(ConfirmMovesMixin, forms.ModelForm):
+    """Program rules; a change of what the tiers count (basis, window) shows its what-if."""
+
+    TIER_RULES = ("tier_basis", "tier_window", "tier_window_months")
+
     class Meta:
         model = ProgramSettings
         fields = [
@@ -122,6 +132,16 @@ class ProgramSettingsForm(forms.ModelForm):
                     code="threshold_not_whole",
                 )
         return basis
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.errors or not set(self.TIER_RULES) & set(self.changed_data):
+            return cleaned
+        # The same thresholds read under the new rules: e.g. switching to counting
+        # purchases turns "20,000 ₽" into "20,000 purchases" and moves nearly everyone down.
+        proposed = ProgramSettings(**{name: cleaned[name] for name in self.TIER_RULES})
+        self.require_moves_confirmed(tier_what_if(thresholds={}, program=proposed))
+        return cleaned
 
 
 class PartnerForm(forms.ModelForm):
