@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.db import connection, transaction
@@ -70,6 +69,7 @@ from members.services.checkout import (
     receipt_fingerprint,
     steps_json,
 )
+from members.services.refunds import refund_settle, refund_shares_of
 
 RECEIPT_PREFIX = "DEMO-"
 PARTNER_NAME = "Демо-партнёр"
@@ -441,14 +441,7 @@ class HistoryBuilder:
         amount = refund_amount(planned, purchase)
         if purchase.is_fully_refunded or amount <= 0:
             return
-        shares = rules.refund_shares(
-            paid=purchase.paid,
-            refunded_before=purchase.refunded_paid,
-            refund_amount=amount,
-            points_earned=purchase.points_earned,
-            points_spent=purchase.points_spent,
-            tier_spend=purchase.tier_spend,
-        )
+        shares = refund_shares_of(purchase, amount)
         refund = Refund(
             purchase=purchase,
             amount=amount,
@@ -471,20 +464,7 @@ class HistoryBuilder:
             refund=refund,
             prefer=own_lot,
         )
-        withheld = rules.refund_withheld(
-            amount=amount,
-            points_short=shares.points_to_take_back - taken,
-            point_value=settings.LOYALTY_POINT_VALUE,
-        )
-        refund.money_withheld = withheld
-        refund.money_refunded = amount - withheld
-        refund.points_taken_back = shares.points_to_take_back
-        refund.points_returned = returned
-        purchase.refunded_paid += amount
-        purchase.points_taken_back += shares.points_to_take_back
-        purchase.points_returned += returned
-        purchase.tier_spend_refunded += shares.tier_spend
-        purchase.is_fully_refunded = purchase.refunded_paid >= purchase.paid
+        refund_settle(refund, shares=shares, points_taken=taken, points_returned=returned)
         self.to_review.add(planned.member.phone)
 
     def expire(self, at: dt.datetime) -> None:

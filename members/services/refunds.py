@@ -53,6 +53,51 @@ def _allocate(movements: list[Movement], amount: int) -> list[Movement]:
     return result
 
 
+def refund_shares_of(purchase: Purchase, amount: Decimal) -> rules.RefundShares:
+    """The part of the purchase's points and tier spend a refund of `amount` reverses."""
+    return rules.refund_shares(
+        paid=purchase.paid,
+        refunded_before=purchase.refunded_paid,
+        refund_amount=amount,
+        points_earned=purchase.points_earned,
+        points_spent=purchase.points_spent,
+        tier_spend=purchase.tier_spend,
+    )
+
+
+REFUND_SETTLED_FIELDS = ["money_withheld", "money_refunded", "points_taken_back", "points_returned"]
+PURCHASE_REFUND_TOTALS = [
+    "refunded_paid",
+    "points_taken_back",
+    "points_returned",
+    "tier_spend_refunded",
+    "is_fully_refunded",
+]
+
+
+def refund_settle(
+    refund: Refund, *, shares: rules.RefundShares, points_taken: int, points_returned: int
+) -> None:
+    """Fill in the refund's figures once its points moved, and add them to the purchase's
+    running totals (in memory: the caller saves REFUND_SETTLED_FIELDS and
+    PURCHASE_REFUND_TOTALS, or bulk-creates the rows)."""
+    purchase = refund.purchase
+    withheld = rules.refund_withheld(
+        amount=refund.amount,
+        points_short=shares.points_to_take_back - points_taken,
+        point_value=settings.LOYALTY_POINT_VALUE,
+    )
+    refund.money_withheld = withheld
+    refund.money_refunded = refund.amount - withheld
+    refund.points_taken_back = shares.points_to_take_back
+    refund.points_returned = points_returned
+    purchase.refunded_paid += refund.amount
+    purchase.points_taken_back += shares.points_to_take_back
+    purchase.points_returned += points_returned
+    purchase.tier_spend_refunded += shares.tier_spend
+    purchase.is_fully_refunded = purchase.refunded_paid >= purchase.paid
+
+
 @transaction.atomic
 def purchase_refund(
     *,
@@ -102,14 +147,7 @@ def purchase_refund(
                 _("At most %(max)s can still be refunded for this purchase.") % {"max": refundable},
                 code="refund_exceeds_paid",
             )
-    shares = rules.refund_shares(
-        paid=purchase.paid,
-        refunded_before=purchase.refunded_paid,
-        refund_amount=amount,
-        points_earned=purchase.points_earned,
-        points_spent=purchase.points_spent,
-        tier_spend=purchase.tier_spend,
-    )
+    shares = refund_shares_of(purchase, amount)
     now = timezone.now()
     refund = Refund(
         purchase=purchase,
@@ -144,34 +182,9 @@ def purchase_refund(
         refund=refund,
         prefer_lot_id=own_lot,
     )
-    withheld = rules.refund_withheld(
-        amount=amount,
-        points_short=shares.points_to_take_back - taken,
-        point_value=settings.LOYALTY_POINT_VALUE,
-    )
-
-    refund.money_withheld = withheld
-    refund.money_refunded = amount - withheld
-    refund.points_taken_back = shares.points_to_take_back
-    refund.points_returned = returned
-    refund.save(
-        update_fields=["money_withheld", "money_refunded", "points_taken_back", "points_returned"]
-    )
-
-    purchase.refunded_paid += amount
-    purchase.points_taken_back += shares.points_to_take_back
-    purchase.points_returned += returned
-    purchase.tier_spend_refunded += shares.tier_spend
-    purchase.is_fully_refunded = purchase.refunded_paid >= purchase.paid
-    purchase.save(
-        update_fields=[
-            "refunded_paid",
-            "points_taken_back",
-            "points_returned",
-            "tier_spend_refunded",
-            "is_fully_refunded",
-        ]
-    )
+    refund_settle(refund, shares=shares, points_taken=taken, points_returned=returned)
+    refund.save(update_fields=REFUND_SETTLED_FIELDS)
+    purchase.save(update_fields=PURCHASE_REFUND_TOTALS)
     if purchase.reward_source:
         for provider in reward_providers():
             provider.release(purchase=purchase, full_refund=purchase.is_fully_refunded)
