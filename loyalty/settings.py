@@ -171,7 +171,7 @@ LOYALTY_CURRENCY_SYMBOLS = {"RUB": "₽", "USD": "$", "EUR": "€", "KZT": "₸"
 LOYALTY_CARD_PREFIX = env.str("LOYALTY_CARD_PREFIX", default="27")
 # Step 3 of the checkout ("at most one code or offer"): dotted paths of reward
 # providers, asked in order. Promo codes and campaigns add theirs here.
-LOYALTY_REWARD_PROVIDERS: list[str] = []
+LOYALTY_REWARD_PROVIDERS: list[str] = ["promocodes.provider.PromoCodeProvider"]
 # Step 2 candidates beyond tier and beneficiary discounts (closed sales).
 LOYALTY_BASE_RATE_PROVIDERS: list[str] = []
 LOYALTY_POINT_VALUE = Decimal("1.00")
@@ -211,6 +211,16 @@ LOYALTY_PERIODIC_TASKS = {
         "task": "loyalty.tasks.idempotency_records_prune_task",
         "crontab": {"minute": "30", "hour": "4"},
         "description": _("Forget partner Idempotency-Keys older than the retention period."),
+    },
+    "promo-codes-expire": {
+        "task": "promocodes.tasks.promo_codes_expire_task",
+        "crontab": {"minute": "5"},
+        "description": _("Mark the codes of batches past their validity window expired."),
+    },
+    "promo-code-jobs-resume": {
+        "task": "promocodes.tasks.generation_jobs_resume_task",
+        "crontab": {"minute": "*"},
+        "description": _("Restart promo code generation jobs whose worker died."),
     },
     "tier-review": {
         "task": "members.tasks.tier_review_task",

@@ -1,10 +1,12 @@
 """Factories for every model, with realistic Russian data (Faker ru_RU)."""
 
+import datetime as dt
 from decimal import Decimal
 
 import factory
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.utils import timezone
 from factory.django import DjangoModelFactory
 from faker import Faker
 
@@ -97,3 +99,43 @@ def partner_key(partner: Partner, **kwargs) -> str:
         name=kwargs.pop("name", "test"), partner=partner, **kwargs
     )
     return key
+
+
+class CampaignFactory(DjangoModelFactory):
+    class Meta:
+        model = "campaigns.Campaign"
+        django_get_or_create = ("name",)
+
+    name = factory.Sequence(lambda n: f"Кампания {n}")
+
+
+class CodeBatchFactory(DjangoModelFactory):
+    """A generated batch valid from yesterday for 30 days, 10% off, one use per code."""
+
+    class Meta:
+        model = "promocodes.CodeBatch"
+
+    name = factory.Sequence(lambda n: f"Скидка 10% #{n}")
+    count = 10
+    valid_from = factory.LazyFunction(lambda: timezone.now() - dt.timedelta(days=1))
+    valid_until = factory.LazyFunction(lambda: timezone.now() + dt.timedelta(days=30))
+    reward_kind = "percent"
+    reward_value = Decimal("10")
+
+
+class PromoCodeFactory(DjangoModelFactory):
+    """A code of the batch's format with a valid check character."""
+
+    class Meta:
+        model = "promocodes.PromoCode"
+
+    batch = factory.SubFactory(CodeBatchFactory)
+    code = factory.LazyAttribute(lambda o: promo_code_text(o.batch))
+    max_uses = factory.LazyAttribute(lambda o: o.batch.uses_per_code)
+
+
+def promo_code_text(batch) -> str:
+    from promocodes import codes
+
+    fmt = batch.code_format
+    return next(codes.codes_split(codes.codes_generate(fmt, 1), fmt))

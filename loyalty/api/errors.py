@@ -25,7 +25,9 @@ ERROR_CODES: dict[str, str] = {
     "unsupported_media_type": gettext_lazy("Send the body as `Content-Type: application/json`."),
     "not_acceptable": gettext_lazy("The API answers in `application/json` only."),
     "method_not_allowed": gettext_lazy("This endpoint does not take this HTTP method."),
-    "not_found": gettext_lazy("No such endpoint (paths end with a slash)."),
+    "not_found": gettext_lazy(
+        "No such endpoint (paths end with a slash); for a promo code: no such code (404)."
+    ),
     "not_authenticated": gettext_lazy(
         "No `Authorization: Api-Key <key>` header, or one in another scheme."
     ),
@@ -70,6 +72,28 @@ ERROR_CODES: dict[str, str] = {
     "reward_not_available": gettext_lazy(
         "The chosen code or offer is not available for this receipt."
     ),
+    # Promo codes (refusals are also returned by the validate endpoint as `code`)
+    "bad_check_char": gettext_lazy(
+        "The promo code is mistyped: its check character does not match (nothing was looked up)."
+    ),
+    "code_required": gettext_lazy("The promo code is empty."),
+    "not_yet_valid": gettext_lazy("The promo code's validity window has not started."),
+    "expired": gettext_lazy("The promo code's validity window has ended."),
+    "used_up": gettext_lazy("The promo code has no uses left (409)."),
+    "not_yours": gettext_lazy("The promo code is personal and belongs to another member (403)."),
+    "min_receipt": gettext_lazy(
+        "The receipt total is below the code's minimum; `min_receipt` gives it."
+    ),
+    "inactive": gettext_lazy("Marketing switched the code's batch off."),
+    "too_many_attempts": gettext_lazy(
+        "Too many unknown or mistyped codes from this key; retry after `Retry-After` s (429)."
+    ),
+    "batch_not_found": gettext_lazy("No promo code batch has this id."),
+    "batch_not_personal": gettext_lazy("The batch does not issue personal codes."),
+    "request_id_conflict": gettext_lazy(
+        "This `request_id` already issued a code of the batch to another member."
+    ),
+    "batch_full": gettext_lazy("The batch has issued all the codes it may."),
     # Purchases and refunds
     "purchase_not_found": gettext_lazy("No purchase with this id was recorded by your partner."),
     "already_refunded": gettext_lazy("The purchase has already been fully refunded."),

@@ -1,0 +1,104 @@
+"""Reads on promo codes: finding a typed code and telling why it cannot be used."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from django.db.models import F, QuerySet
+
+from loyalty import rules
+from members.models import Member
+from promocodes import codes, errors
+from promocodes.models import CodeBatch, PromoCode
+
+
+def code_find(text: str) -> PromoCode:
+    """The code typed (normalised, its check character verified first), or a refusal.
+
+    A code of an imported batch carries no check character of ours: when the check
+    fails, the database is asked only if an imported batch exists.
+    """
+    try:
+        canonical = codes.normalise(text)
+    except codes.CodeFormatError as exc:
+        cls = errors.REFUSALS.get(exc.code, errors.CodeNotFound)
+        raise cls(exc.message) from None
+    qs = PromoCode.objects.select_related("batch")
+    if codes.has_valid_check(canonical):
+        found = qs.filter(code=canonical).first()
+    elif CodeBatch.objects.filter(source=CodeBatch.Source.IMPORTED).exists():
+        found = qs.filter(code=canonical, batch__source=CodeBatch.Source.IMPORTED).first()
+        if found is None:
+            raise errors.CodeBadCheckChar()
+    else:
+        raise errors.CodeBadCheckChar()
+    if found is None:
+        raise errors.CodeNotFound()
+    return found
+
+
+def code_refusal(
+    code: PromoCode, *, member: Member | None, total: Decimal | None, at: dt.datetime
+) -> errors.CodeRefused | None:
+    """Why `code` cannot be used by `member` on a receipt of `total` at `at`, or None.
+
+    The order is the one a member can act on: a switched-off or dated code first, then
+    a used one, then one that belongs to someone else, then the receipt's size.
+    """
+    batch = code.batch
+    if not batch.is_active:
+        return errors.CodeInactive()
+    if at < batch.valid_from:
+        return errors.CodeNotYetValid()
+    if at >= batch.valid_until or code.status == PromoCode.Status.EXPIRED:
+        return errors.CodeExpired()
+    if code.uses >= code.max_uses:
+        return errors.CodeUsedUp()
+    if code.member_id is not None and (member is None or code.member_id != member.pk):
+        return errors.CodeNotYours()
+    if total is not None and total < batch.min_receipt:
+        return errors.CodeMinReceipt(
+            errors.CodeMinReceipt.default_message, min_receipt=str(batch.min_receipt)
+        )
+    return None
+
+
+def code_reward(code: PromoCode) -> rules.Reward:
+    """The step-3 reward a code gives (its reference is the canonical code)."""
+    batch = code.batch
+    label = batch.gift_name if batch.reward_kind == CodeBatch.Reward.GIFT else batch.name
+    return rules.Reward(
+        source="code",
+        label=f"{codes.display(code.code)}: {label}",
+        kind=rules.RewardKind(batch.reward_kind),
+        value=batch.reward_value,
+        cap=batch.reward_cap,
+        min_receipt=batch.min_receipt,
+        reference=code.code,
+    )
+
+
+def member_codes_usable(member: Member, *, at: dt.datetime) -> QuerySet[PromoCode]:
+    """The member's personal codes that can be used now (any receipt size)."""
+    return (
+        PromoCode.objects.filter(
+            member=member,
+            status=PromoCode.Status.ACTIVE,
+            uses__lt=F("max_uses"),
+            batch__is_active=True,
+            batch__valid_from__lte=at,
+            batch__valid_until__gt=at,
+        )
+        .select_related("batch")
+        .order_by("batch__valid_until", "id")
+    )
+
+
+def member_codes(member: Member) -> QuerySet[PromoCode]:
+    """Every personal code of the member, newest batch first."""
+    return (
+        PromoCode.objects.filter(member=member)
+        .select_related("batch")
+        .order_by("-batch__created_at", "-id")
+    )
