@@ -175,6 +175,10 @@ LOYALTY_REWARD_PROVIDERS: list[str] = ["promocodes.provider.PromoCodeProvider"]
 # Step 2 candidates beyond tier and beneficiary discounts (closed sales).
 LOYALTY_BASE_RATE_PROVIDERS: list[str] = []
 LOYALTY_POINT_VALUE = Decimal("1.00")
+# Unknown or mistyped promo codes one partner key or desk user may try per window
+# before being refused (promocodes.guard).
+PROMO_CODE_GUESS_LIMIT = env.int("PROMO_CODE_GUESS_LIMIT", default=20)
+PROMO_CODE_GUESS_WINDOW = env.int("PROMO_CODE_GUESS_WINDOW", default=600)  # seconds
 
 # --- Celery -----------------------------------------------------------------------------
 _BROKER_DIR = VAR_DIR / "broker"
