@@ -773,6 +773,7 @@ class DemoReport:
     created: dict[str, int] = field(default_factory=dict)
     partner_key: str = ""
     partner_key_file: Path | None = None
+    promo_code: str = ""
 
     def add(self, what: str, count: int = 1) -> None:
         if count:
@@ -861,9 +862,10 @@ def demo_seed(
         program_ensure(report)
         users_ensure(report)
         report.partner_key = partner_key_ensure(key_file, report)
-    if history_exists():
-        return report
     now = now or timezone.now()
+    if history_exists():
+        report.promo_code = _promo_demo(now, report)
+        return report
     plan = plan_history(members=members, purchases=purchases, months=months, seed=seed, now=now)
     if not plan.members:
         return report
@@ -874,4 +876,12 @@ def demo_seed(
     with transaction.atomic():
         for what, count in history_load(plan, at=now, progress=progress).items():
             report.add(what, count)
+    report.promo_code = _promo_demo(now, report)
     return report
+
+
+def _promo_demo(now: dt.datetime, report: DemoReport) -> str:
+    # Imported here: the promo codes app builds on members, not the other way round.
+    from promocodes.demo import promo_demo_ensure
+
+    return promo_demo_ensure(now=now, report=report)

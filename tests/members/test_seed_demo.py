@@ -34,6 +34,8 @@ from members.services import (
     purchase_refund,
     tier_review,
 )
+from promocodes import codes
+from promocodes.models import CodeBatch, PromoCode
 from tests.members.conftest import assert_ledger_holds
 
 MODELS = [Store, Member, ConsentRecord, Purchase, Refund, PointsLot, LedgerEntry, Partner]
@@ -56,6 +58,8 @@ def counts() -> dict[str, int]:
     counted = {model.__name__: model.objects.count() for model in MODELS}
     counted["users"] = get_user_model().objects.count()
     counted["keys"] = PartnerAPIKey.objects.count()
+    counted["promo codes"] = PromoCode.objects.count()
+    counted["promo batches"] = CodeBatch.objects.count()
     return counted
 
 
@@ -133,6 +137,14 @@ def test_seed_demo_loads_a_consistent_history(tmp_path):
     assert api_key.is_valid(key)
     assert f"Authorization: Api-Key {key}" in out
     assert "cashier   / cashier-demo" in out
+    # and a public 10% batch of 1,000 codes and personal codes for the best members
+    public = CodeBatch.objects.get(name="Зима: −10% по промокоду")
+    assert public.codes.count() == 1000
+    assert all(codes.has_valid_check(c) for c in public.codes.values_list("code", flat=True))
+    personal = CodeBatch.objects.get(name="Подарок 300 ₽ лучшим покупателям")
+    assert personal.codes.filter(member__isnull=False).count() == 30  # every demo member
+    tried = PromoCode.objects.filter(batch=public).order_by("id").first()
+    assert f"A 10% promo code to try at the cashier desk: {codes.display(tried.code)}" in out
 
 
 def test_seed_demo_second_run_adds_nothing(tmp_path):

@@ -67,3 +67,5 @@ class Command(BaseCommand):
         self.stdout.write(f"Demo partner API key ({demo.PARTNER_NAME}):")
         self.stdout.write(f"  Authorization: Api-Key {report.partner_key}")
         self.stdout.write(f"  (kept in {report.partner_key_file})")
+        if report.promo_code:
+            self.stdout.write(f"A 10% promo code to try at the cashier desk: {report.promo_code}")
