@@ -13,7 +13,9 @@ from django.utils.translation import gettext_lazy as _
 
 from loyalty.errors import DomainError
 from loyalty.models import Store
+from members.errors import NoRewardApplies
 from members.services.checkout import money_input, receipt_total_input
+from promocodes.errors import REFUSALS, TooManyGuesses
 
 # Spaces people and keyboards put into amounts: "3 000,50", "3 000,50" (nbsp), "3 000".
 _AMOUNT_SPACES = re.compile(r"[\s\u00a0\u202f']")
@@ -89,6 +91,10 @@ class ReceiptForm(DomainErrorsMixin, forms.Form):
         required=False,
         widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off"}),
     )
+    # The template renders both by hand: the code input carries its live check, the
+    # choice is a radio per personal code of the member (its canonical text).
+    code = forms.CharField(label=_("Promo code"), max_length=64, required=False)
+    choice = forms.CharField(label=_("Member's promo codes"), max_length=64, required=False)
 
     domain_error_fields = {
         "invalid_amount": "total",
@@ -97,6 +103,9 @@ class ReceiptForm(DomainErrorsMixin, forms.Form):
         "receipt_conflict": "receipt_number",
         "receipt_number_required": "receipt_number",
         "store_not_found": "store",
+        **dict.fromkeys(REFUSALS, "code"),
+        TooManyGuesses.code: "code",
+        NoRewardApplies.code: "choice",
     }
 
     def __init__(self, *args, for_commit: bool = True, **kwargs):
@@ -116,6 +125,13 @@ class ReceiptForm(DomainErrorsMixin, forms.Form):
         cleaned = super().clean()
         if cleaned.get("points_to_spend") is None and "points_to_spend" not in self.errors:
             cleaned["points_to_spend"] = 0
+        if not cleaned.get("code"):
+            # Without a typed code a refusal is about the personal code picked or applied
+            # by itself (used up meanwhile at another till): show it by the list.
+            self.domain_error_fields = {
+                **self.domain_error_fields,
+                **dict.fromkeys(REFUSALS, "choice"),
+            }
         return cleaned
 
 

@@ -1,18 +1,23 @@
 """The cashier desk: find a member, ring up a receipt, print it, refund it.
 
-Views only clean input (forms.py) and call the members services and selectors.
+Views only clean input (forms.py) and call the members and promocodes services and
+selectors.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
+from django.core.cache import cache
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
@@ -25,6 +30,11 @@ from members.errors import BadCardNumber, MemberNotFound
 from members.models import Channel, Member, Purchase, Refund
 from members.services import checkout_commit, checkout_evaluate, purchase_refund
 from members.services.checkout import breakdown_of
+from promocodes import codes, guard
+from promocodes.errors import CodeRefused
+from promocodes.models import PromoCode
+from promocodes.selectors import member_codes_usable
+from promocodes.services import Validation, promo_code_validate
 
 DESK_PERMISSION = "loyalty.use_cashier_desk"
 LAST_STORE_KEY = "cashier_store_id"
@@ -84,11 +94,12 @@ def breakdown_rows(b: rules.Breakdown, *, reward_source: str = "") -> list[Row]:
         )
     else:
         rows.append(Row("base-none", _("Base discount"), b.base_discount, True, "−", "0%"))
-    rows.extend(
-        Row("reward", s.label, s.amount, isinstance(s.amount, Decimal), "−", s.detail)
-        for s in b.steps
-        if reward_source and s.rule == reward_source
-    )
+    # The reward's label names it (a promo code in its printed form); its detail is the
+    # reference machines use, not shown. A points reward adds points, it takes no money.
+    for s in b.steps:
+        if reward_source and s.rule == reward_source:
+            is_money = isinstance(s.amount, Decimal)
+            rows.append(Row("reward", s.label, s.amount, is_money, "−" if is_money else "+"))
     rows += [
         Row("points-max", _("Points may pay at most"), b.points_max, False),
         Row("points-spent", _("Points spent"), b.points_spent, False, "−"),
@@ -97,6 +108,92 @@ def breakdown_rows(b: rules.Breakdown, *, reward_source: str = "") -> list[Row]:
         Row("tier-spend", _("Counts towards the tier"), b.tier_spend, True, "+"),
     ]
     return rows
+
+
+@dataclass(frozen=True)
+class CodeCheck:
+    """What the desk says under the promo code field: the reward the typed code gives on
+    this receipt, or why it is refused, or a hint; nothing for an empty field."""
+
+    reward: rules.Reward | None = None
+    discount: Decimal = Decimal(0)
+    points: int = 0
+    errors: tuple[str, ...] = ()
+    hint: str = ""
+
+    @property
+    def state(self) -> str:
+        if self.errors:
+            return "refused"
+        if self.reward is not None:
+            return "valid"
+        return "hint" if self.hint else ""
+
+    @property
+    def is_money(self) -> bool:
+        return self.reward is not None and self.reward.kind in (
+            rules.RewardKind.PERCENT,
+            rules.RewardKind.FIXED,
+        )
+
+    @property
+    def is_gift(self) -> bool:
+        return self.reward is not None and self.reward.kind == rules.RewardKind.GIFT
+
+
+@dataclass(frozen=True)
+class PersonalCode:
+    """A member's personal code as the desk lists it to pick from."""
+
+    code: PromoCode
+
+    @property
+    def points(self) -> int:
+        """The points a points reward grants (the batch stores them as a decimal)."""
+        return int(self.code.batch.reward_value)
+
+
+def _guesser(request) -> str:
+    return f"user:{request.user.pk}"
+
+
+def _code_refused(guesser: str, text: str, refusal: CodeRefused) -> None:
+    """Count a refused typed code against the desk user, once per text.
+
+    The live check, the breakdown and the confirm each look up the same typed text: a
+    guesser learns nothing from the second look, and one mistyped code must not count
+    three times against a cashier.
+    """
+    if refusal.code not in guard.GUESS_REFUSALS:
+        return
+    try:
+        canonical = codes.normalise(text)
+    except codes.CodeFormatError:
+        canonical = text.strip().upper()
+    digest = hashlib.sha256(f"{guesser}\n{canonical}".encode()).hexdigest()[:32]
+    if cache.add(f"cashier:code-refused:{digest}", 1, timeout=settings.PROMO_CODE_GUESS_WINDOW):
+        guard.guess_failed(guesser, refusal)
+
+
+def _checkout(*, service, guesser: str, code: str, **kwargs):
+    """checkout_evaluate or checkout_commit; a typed code passes the guessing guard."""
+    if code:
+        guard.guesses_check(guesser)
+    try:
+        return service(code=code, **kwargs)
+    except CodeRefused as refusal:
+        if code:
+            _code_refused(guesser, code, refusal)
+        raise
+
+
+def _code_validate(*, guesser: str, text: str, **kwargs) -> Validation:
+    """promo_code_validate behind the guessing guard (raises TooManyGuesses)."""
+    guard.guesses_check(guesser)
+    validation = promo_code_validate(text=text, **kwargs)
+    if validation.refusal is not None:
+        _code_refused(guesser, text, validation.refusal)
+    return validation
 
 
 def _member_or_404(card_number: str) -> Member:
@@ -119,7 +216,14 @@ def _member_context(member: Member) -> dict:
         "member": member,
         **_progress_context(member),
         "recent_purchases": list(selectors.purchases_of_member(member)[:RECENT_PURCHASES]),
+        "personal_codes": [
+            PersonalCode(code) for code in member_codes_usable(member, at=timezone.now())
+        ],
     }
+
+
+def _form_code_check(form: ReceiptForm) -> CodeCheck:
+    return CodeCheck(errors=tuple(form.errors.get("code", ())))
 
 
 def _receipt_form(request, data=None, *, for_commit: bool = True) -> ReceiptForm:
@@ -161,18 +265,27 @@ def member(request, card_number: str):
     if request.method == "POST" and form.is_valid():
         _remember_store(request, form)
         result = form.call(
-            checkout_commit,
+            _checkout,
+            service=checkout_commit,
+            guesser=_guesser(request),
             member=member,
             store=form.cleaned_data["store"],
             receipt_number=form.cleaned_data["receipt_number"],
             total=form.cleaned_data["total"],
             points_to_spend=form.cleaned_data["points_to_spend"],
+            code=form.cleaned_data["code"],
+            choice=form.cleaned_data["choice"],
             actor=Actor.for_user(request.user, Channel.CASHIER),
         )
         if result is not None:
             # POST/redirect/GET: a reload or a second click shows the same receipt.
             return redirect("cashier:purchase", pk=result.purchase.pk)
-    context = {"form": form, "lookup_form": LookupForm(), **_member_context(member)}
+    context = {
+        "form": form,
+        "lookup_form": LookupForm(),
+        "code_check": _form_code_check(form),
+        **_member_context(member),
+    }
     return render(request, "cashier/member.html", context)
 
 
@@ -188,21 +301,74 @@ def evaluate(request, card_number: str):
     if request.POST.get("total", "").strip() and form.is_valid():
         _remember_store(request, form)
         result = form.call(
-            checkout_evaluate,
+            _checkout,
+            service=checkout_evaluate,
+            guesser=_guesser(request),
             member=member,
             store=form.cleaned_data["store"],
             total=form.cleaned_data["total"],
             points_to_spend=None if spend_max else form.cleaned_data["points_to_spend"],
+            code=form.cleaned_data["code"],
+            choice=form.cleaned_data["choice"],
         )
+    show_errors = bool(request.POST.get("total", "").strip())
     context = {
         "form": form,
         "member": member,
         "result": result,
         "rows": breakdown_rows(result.breakdown) if result else None,
         "spend_max": spend_max and result is not None,
-        "show_errors": bool(request.POST.get("total", "").strip()),
+        "show_errors": show_errors,
+        "code_check": _evaluate_code_check(form, result) if show_errors else None,
     }
     return render(request, "cashier/_evaluate.html", context)
+
+
+def _evaluate_code_check(form: ReceiptForm, result) -> CodeCheck | None:
+    """What the breakdown says about the typed code; None when it tells nothing (another
+    field's error stopped it), so the live check's verdict stays on the page."""
+    if form.errors.get("code"):
+        return _form_code_check(form)
+    if not form.data.get("code", "").strip():
+        return CodeCheck()
+    if result is None:
+        return None
+    b = result.breakdown
+    return CodeCheck(reward=b.reward, discount=b.code_discount, points=b.reward_points)
+
+
+@desk_view
+@require_POST
+def code_check(request, card_number: str):
+    """htmx: what the typed promo code gives on the receipt typed so far; records nothing.
+
+    Each refused lookup counts against the desk user (promocodes.guard)."""
+    member = _member_or_404(card_number)
+    form = _receipt_form(request, request.POST, for_commit=False)
+    form.is_valid()
+    text = form.cleaned_data.get("code", "")
+    if not text or form.errors.get("code"):
+        check = _form_code_check(form)
+    elif form.cleaned_data.get("total") is None or "store" in form.errors:
+        check = CodeCheck(hint=_("Type the receipt total to check the code."))
+    else:
+        validation = form.call(
+            _code_validate,
+            guesser=_guesser(request),
+            text=text,
+            member=member,
+            total=form.cleaned_data["total"],
+            store=form.cleaned_data["store"],
+        )
+        if validation is None:  # too many wrong codes lately
+            check = _form_code_check(form)
+        elif validation.refusal is not None:
+            check = CodeCheck(errors=(str(validation.refusal.message),))
+        else:
+            check = CodeCheck(
+                reward=validation.reward, discount=validation.discount, points=validation.points
+            )
+    return render(request, "cashier/_code_check.html", {"code_check": check})
 
 
 @desk_view

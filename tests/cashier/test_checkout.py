@@ -303,7 +303,7 @@ def test_member_panel_costs_the_same_queries_for_few_and_many_purchases(
 
     # then
     assert many == few
-    assert many <= 12
+    assert many <= 13  # 12 + the member's personal promo codes to pick from
 
 
 def test_evaluate_and_summary_cost_a_small_fixed_number_of_queries(desk, silver_member, store):
