@@ -193,6 +193,7 @@ class Partner(models.Model):
         MEMBERS_WRITE = "members:write", _("Enrol members")
         CHECKOUT = "checkout", _("Evaluate and commit checkouts")
         REFUNDS = "refunds", _("Refund purchases")
+        PROMOCODES = "promocodes", _("Issue and list members' personal promo codes")
 
     name = models.CharField(_("name"), max_length=200, unique=True)
     is_active = models.BooleanField(_("active"), default=True)

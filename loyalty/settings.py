@@ -247,7 +247,11 @@ REST_FRAMEWORK = {
     "COERCE_DECIMAL_TO_STRING": True,
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_THROTTLE_CLASSES": ["loyalty.api.throttling.PartnerKeyThrottle"],
-    "DEFAULT_THROTTLE_RATES": {"partner": env.str("API_THROTTLE_RATE", default="6000/min")},
+    "DEFAULT_THROTTLE_RATES": {
+        "partner": env.str("API_THROTTLE_RATE", default="6000/min"),
+        # Promo code endpoints, per card number: one member's codes are not worth more.
+        "member": env.str("API_MEMBER_THROTTLE_RATE", default="60/min"),
+    },
 }
 API_KEY_CUSTOM_HEADER = "HTTP_AUTHORIZATION"
 # How long a partner's Idempotency-Key is remembered (a retry after that is a new request).
@@ -260,6 +264,10 @@ SPECTACULAR_SETTINGS = {
         {"name": "Members", "description": "Enrol members and read their tier and points."},
         {"name": "Checkout", "description": "Evaluate a receipt, then commit it."},
         {"name": "Purchases", "description": "Your committed purchases and their refunds."},
+        {
+            "name": "Promo codes",
+            "description": "Check a code before checkout; issue and list members' personal codes.",
+        },
     ],
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 
+from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
@@ -15,15 +18,19 @@ from loyalty.actors import Actor
 from loyalty.api.fields import MoneyField
 from loyalty.api.idempotency import IDEMPOTENCY_PARAMETER, idempotent
 from loyalty.api.schema import errors_common
+from loyalty.api.throttling import RetryAfterMixin, guesser
 from loyalty.models import Partner, ProgramSettings
 from members import selectors
 from members.api.members import NextTierSerializer, TierSerializer, next_tier_data
 from members.errors import ReceiptConflict
 from members.models import Member
 from members.services import CheckoutResult, checkout_commit, checkout_evaluate
+from promocodes import guard
+from promocodes.errors import CodeRefused
 
 TAG = "Checkout"
 POINTS_MAX_INPUT = 1_000_000_000
+CODE_MAX_LENGTH = 64
 
 
 # --- Serializers -----------------------------------------------------------------------
@@ -57,6 +64,30 @@ class CheckoutRequestSerializer(serializers.Serializer):
             "`points_max` gives 400 `points_over_limit` with `allowed`."
         ),
     )
+    code = serializers.CharField(
+        max_length=CODE_MAX_LENGTH,
+        required=False,
+        default="",
+        allow_blank=True,
+        help_text=_(
+            "A promo code as the member typed it: case, spaces and dashes are ignored, and "
+            "Cyrillic letters that look like Latin ones are read as Latin. A code that "
+            "cannot be used is refused with its reason (e.g. 409 `used_up`) and nothing "
+            "changes. Without `code` and `choice`, the member's own personal code worth "
+            "most applies by itself."
+        ),
+    )
+    choice = serializers.CharField(
+        max_length=CODE_MAX_LENGTH,
+        required=False,
+        default="",
+        allow_blank=True,
+        help_text=_(
+            "Instead of `code`: the `reference` of one of the member's personal codes "
+            "(GET /members/{card_number}/promocodes/) to apply rather than the one worth "
+            "most. 400 `reward_not_available` when it cannot be used on this receipt."
+        ),
+    )
 
     class Meta:
         ref_name = "Checkout"
@@ -64,6 +95,13 @@ class CheckoutRequestSerializer(serializers.Serializer):
     def validate_card_number(self, value: str) -> str:
         # As printed or typed: "2 712345 678903" and "2712-3456-78903" are the same card.
         return "".join(value.split()).replace("-", "")
+
+    def validate(self, attrs: dict) -> dict:
+        if attrs.get("code") and attrs.get("choice"):
+            raise serializers.ValidationError(
+                {"choice": [_("Send either a typed `code` or a `choice`, not both.")]}
+            )
+        return attrs
 
 
 class CheckoutCommitRequestSerializer(CheckoutRequestSerializer):
@@ -83,14 +121,17 @@ class CheckoutCommitRequestSerializer(CheckoutRequestSerializer):
 class StepSerializer(serializers.Serializer):
     rule = serializers.CharField(
         help_text=_(
-            "What the step is: `total`, `tier`, `beneficiary`, `base_discount`, a code or "
-            "offer source, `points_spent`, `paid`, `points_earned`."
+            "What the step is: `total`, `tier`, `beneficiary`, `base_discount`, `code` "
+            "(a promo code; its `detail` is the code) or another offer source, "
+            "`points_spent`, `paid`, `points_earned`."
         )
     )
     label = serializers.CharField(help_text=_("What to show the member."))
     amount = serializers.CharField(help_text=_("Money (“150.00”) or points (“47”), see `unit`."))
     unit = serializers.ChoiceField(choices=[("money", _("Money")), ("points", _("Points"))])
-    detail = serializers.CharField(help_text=_("E.g. the percent applied (“5.00%”)."))
+    detail = serializers.CharField(
+        help_text=_("E.g. the percent applied (“5.00%”), or the promo code of a `code` step.")
+    )
 
 
 def steps_data(steps: list[rules.Step]) -> list[dict]:
@@ -122,7 +163,12 @@ class BreakdownSerializer(serializers.Serializer):
         max_digits=12, decimal_places=2, help_text=_("D1: the best of tier and other discounts.")
     )
     code_discount = serializers.DecimalField(
-        max_digits=12, decimal_places=2, help_text=_("D2: the one code or offer.")
+        max_digits=12,
+        decimal_places=2,
+        help_text=_(
+            "D2: the one promo code or offer (0.00 for a bonus-points or gift code; its "
+            "step says what it gives)."
+        ),
     )
     points_max = serializers.IntegerField(help_text=_("The most points that may pay this receipt."))
     points_spent = serializers.IntegerField(help_text="S")
@@ -276,13 +322,94 @@ WORKED_EXAMPLE_RESPONSE = {
         "next_tier": {"name": "Золотой", "basis": "spend", "remaining": "17150.00"},
     },
 }
-CHECKOUT_ERRORS = {
-    400: ["bad_card_number", "store_not_found", "points_over_limit", "invalid_amount"],
-    404: ["member_not_found"],
+# The worked example with a 10% promo code: D2 = 10% of T − D1 = 285.00.
+CODE_EXAMPLE = "K7QM4XR2PTD"
+CODE_EXAMPLE_REQUEST = {**WORKED_EXAMPLE_REQUEST, "code": "k7qm-4xr2-ptd"}
+CODE_EXAMPLE_RESPONSE = {
+    **WORKED_EXAMPLE_RESPONSE,
+    "code_discount": "285.00",
+    "paid": "2065.00",
+    "points_earned": 41,
+    "tier_spend": "2565.00",
+    "steps": [
+        *WORKED_EXAMPLE_RESPONSE["steps"][:2],
+        {
+            "rule": "code",
+            "label": "K7QM-4XR2-PTD: Весна −10%",
+            "amount": "285.00",
+            "unit": "money",
+            "detail": CODE_EXAMPLE,
+        },
+        WORKED_EXAMPLE_RESPONSE["steps"][2],
+        {"rule": "paid", "label": "Money paid", "amount": "2065.00", "unit": "money", "detail": ""},
+        {
+            "rule": "points_earned",
+            "label": "Points earned",
+            "amount": "41",
+            "unit": "points",
+            "detail": "2.00%",
+        },
+    ],
+    "member": {
+        **WORKED_EXAMPLE_RESPONSE["member"],
+        "points_balance": 41,
+        "next_tier": {"name": "Золотой", "basis": "spend", "remaining": "17435.00"},
+    },
 }
+# Refusals of a typed promo code (promocodes.errors), by HTTP status.
+CODE_REFUSALS = {
+    400: [
+        "bad_check_char",
+        "code_required",
+        "not_yet_valid",
+        "expired",
+        "min_receipt",
+        "inactive",
+        "reward_not_available",
+    ],
+    403: ["not_yours"],
+    404: ["not_found"],
+    409: ["used_up"],
+    429: ["too_many_attempts"],
+}
+CHECKOUT_ERRORS = {
+    400: [
+        "bad_card_number",
+        "store_not_found",
+        "points_over_limit",
+        "invalid_amount",
+        *CODE_REFUSALS[400],
+    ],
+    403: CODE_REFUSALS[403],
+    404: ["member_not_found", *CODE_REFUSALS[404]],
+    409: CODE_REFUSALS[409],
+    429: CODE_REFUSALS[429],
+}
+CODE_DESCRIPTION = _(
+    "With `code`, the promo code is step 3: `code_discount` is its discount and a step "
+    "with `rule` `code` names it in `detail`. A code that cannot be used is refused with "
+    "its reason and nothing changes. Unknown or mistyped codes count against your key: "
+    "too many in a few minutes give 429 `too_many_attempts` with `Retry-After`."
+)
 
 
-class CheckoutView(APIView):
+@contextmanager
+def code_guessing_guarded(request, code: str) -> Iterator[None]:
+    """Refuse a key that has guessed too many codes lately, and count this request's
+    refusal against it (promocodes.guard). Requests without a code pass untouched."""
+    if not code:
+        yield
+        return
+    who = guesser(request)
+    guard.guesses_check(who)
+    try:
+        yield
+    except CodeRefused as refusal:
+        guard.guess_failed(who, refusal)
+        raise
+
+
+class CheckoutView(RetryAfterMixin, APIView):
     required_scope = Partner.Scope.CHECKOUT
     request_serializer = CheckoutRequestSerializer
 
@@ -300,26 +427,37 @@ class CheckoutEvaluateView(CheckoutView):
     @extend_schema(
         operation_id="checkout_evaluate",
         summary=_("Evaluate a receipt"),
-        description=_(
-            "Every step of the checkout arithmetic for a receipt — discounts, the points "
-            "that may pay it, money paid, points earned — and the member's tier and "
-            "progress as they would be afterwards. Changes nothing. Needs `checkout`."
+        description=format_lazy(
+            "{}\n\n{}",
+            _(
+                "Every step of the checkout arithmetic for a receipt — discounts, the points "
+                "that may pay it, money paid, points earned — and the member's tier and "
+                "progress as they would be afterwards. Changes nothing. Needs `checkout`."
+            ),
+            CODE_DESCRIPTION,
         ),
         request=CheckoutRequestSerializer,
         responses={200: BreakdownSerializer, **errors_common(CHECKOUT_ERRORS, has_body=True)},
         examples=[
             OpenApiExample("Worked example", value=WORKED_EXAMPLE_REQUEST, request_only=True),
             OpenApiExample("Worked example", value=WORKED_EXAMPLE_RESPONSE, response_only=True),
+            OpenApiExample("With a 10% promo code", value=CODE_EXAMPLE_REQUEST, request_only=True),
+            OpenApiExample(
+                "With a 10% promo code", value=CODE_EXAMPLE_RESPONSE, response_only=True
+            ),
         ],
     )
     def post(self, request):
         data = self.cleaned(request)
-        result = checkout_evaluate(
-            member=data["member"],
-            store=data["store_obj"],
-            total=data["total"],
-            points_to_spend=data["points_to_spend"],
-        )
+        with code_guessing_guarded(request, data["code"]):
+            result = checkout_evaluate(
+                member=data["member"],
+                store=data["store_obj"],
+                total=data["total"],
+                points_to_spend=data["points_to_spend"],
+                code=data["code"],
+                choice=data["choice"],
+            )
         body = result_data(
             result,
             store=data["store_obj"].code,
@@ -336,13 +474,22 @@ class CheckoutCommitView(CheckoutView):
     @extend_schema(
         operation_id="checkout_commit",
         summary=_("Commit a receipt"),
-        description=_(
-            "Records the purchase: spends and earns points and moves the member up a tier "
-            "when the receipt crosses a threshold. 201 for a new purchase. Safe to retry: "
-            "the same store and receipt number with the same data returns the recorded "
-            "purchase with 200 and `replayed: true`; other data is a 409 "
-            "`receipt_conflict`. An `Idempotency-Key` header makes any retry return the "
-            "first response exactly. Needs `checkout`."
+        description=format_lazy(
+            "{}\n\n{}",
+            _(
+                "Records the purchase: spends and earns points and moves the member up a "
+                "tier when the receipt crosses a threshold. 201 for a new purchase. Safe to "
+                "retry: the same store and receipt number with the same data returns the "
+                "recorded purchase with 200 and `replayed: true`; other data is a 409 "
+                "`receipt_conflict`. An `Idempotency-Key` header makes any retry return the "
+                "first response exactly. Needs `checkout`."
+            ),
+            _(
+                "With `code`, the code is used once for this receipt: when its last use was "
+                "taken by another receipt meanwhile, the answer is 409 `used_up` and nothing "
+                "is recorded. A full refund of the purchase gives the code back while it is "
+                "still valid."
+            ),
         ),
         parameters=[IDEMPOTENCY_PARAMETER],
         request=CheckoutCommitRequestSerializer,
@@ -359,7 +506,7 @@ class CheckoutCommitView(CheckoutView):
                 {
                     **CHECKOUT_ERRORS,
                     400: [*CHECKOUT_ERRORS[400], "idempotency_key_invalid"],
-                    409: ["receipt_conflict"],
+                    409: ["receipt_conflict", *CHECKOUT_ERRORS[409]],
                     422: ["idempotency_key_reused"],
                 },
                 has_body=True,
@@ -379,6 +526,22 @@ class CheckoutCommitView(CheckoutView):
                 response_only=True,
                 status_codes=["200"],
             ),
+            OpenApiExample(
+                "With a 10% promo code",
+                value={**CODE_EXAMPLE_REQUEST, "receipt_number": "R-000124"},
+                request_only=True,
+            ),
+            OpenApiExample(
+                "With a 10% promo code",
+                value={
+                    **CODE_EXAMPLE_RESPONSE,
+                    "receipt_number": "R-000124",
+                    "purchase_id": 1018,
+                    "replayed": False,
+                },
+                response_only=True,
+                status_codes=["201"],
+            ),
         ],
     )
     def post(self, request):
@@ -386,14 +549,17 @@ class CheckoutCommitView(CheckoutView):
 
     def commit(self, request) -> Response:
         data = self.cleaned(request)
-        result = checkout_commit(
-            member=data["member"],
-            store=data["store_obj"],
-            receipt_number=data["receipt_number"],
-            total=data["total"],
-            points_to_spend=data["points_to_spend"],
-            actor=Actor.for_partner(request.partner),
-        )
+        with code_guessing_guarded(request, data["code"]):
+            result = checkout_commit(
+                member=data["member"],
+                store=data["store_obj"],
+                receipt_number=data["receipt_number"],
+                total=data["total"],
+                points_to_spend=data["points_to_spend"],
+                actor=Actor.for_partner(request.partner),
+                code=data["code"],
+                choice=data["choice"],
+            )
         if result.replayed and result.purchase.partner_id != request.partner.pk:
             # Recorded by the cashier desk or another partner: not this partner's to see.
             raise ReceiptConflict()

@@ -251,8 +251,10 @@ def receipt_fingerprint(
     *, member: Member, total: Decimal, points_to_spend: int | None, code: str, choice: str
 ) -> str:
     """What makes two commits of one receipt "the same request" (idempotency)."""
+    # A retry may type the same code with other spacing, dashes or case.
+    code = "".join(code.split()).replace("-", "").upper()
     data = json.dumps(
-        [member.card_number, str(total), points_to_spend, code.upper(), choice], sort_keys=True
+        [member.card_number, str(total), points_to_spend, code, choice], sort_keys=True
     )
     return hashlib.sha256(data.encode()).hexdigest()
 

@@ -33,6 +33,15 @@ OPERATIONS = {
         409: {"already_refunded", "refund_exceeds_paid", "refund_stale"},
         422: {"idempotency_key_reused"},
     },
+    ("/api/v1/promocodes/validate/", "post"): {
+        404: {"member_not_found"},
+        429: {"too_many_attempts"},
+    },
+    ("/api/v1/members/{card_number}/promocodes/", "get"): {404: {"member_not_found"}},
+    ("/api/v1/members/{card_number}/promocodes/", "post"): {
+        404: {"batch_not_found"},
+        409: {"request_id_conflict"},
+    },
 }
 IDEMPOTENT = {
     ("/api/v1/checkout/commit/", "post"),
