@@ -54,6 +54,19 @@ GROUP_PERMISSIONS = {
         "django_celery_beat.view_periodictask",
         "django_celery_beat.change_periodictask",
         "django_celery_results.view_taskresult",
+        # Promo codes: batches are made here; codes, redemptions and jobs only read.
+        # add_promocode is the right to import codes into an imported batch (codes are
+        # never added one by one in admin).
+        "promocodes.view_codebatch",
+        "promocodes.add_codebatch",
+        "promocodes.change_codebatch",
+        "promocodes.view_promocode",
+        "promocodes.add_promocode",
+        "promocodes.view_redemption",
+        "promocodes.view_generationjob",
+        "campaigns.view_campaign",
+        "campaigns.add_campaign",
+        "campaigns.change_campaign",
     ],
     CASHIER: [
         "loyalty.use_cashier_desk",

@@ -16,6 +16,11 @@ ADMIN_MEMBERS = "/admin/members/member/"
 ADMIN_TIERS = "/admin/loyalty/tier/"
 ADMIN_LEDGER_ADD = "/admin/members/ledgerentry/add/"
 ADMIN_PARTNER_KEYS = "/admin/loyalty/partnerapikey/"
+ADMIN_BATCHES = "/admin/promocodes/codebatch/"
+ADMIN_BATCH_ADD = "/admin/promocodes/codebatch/add/"
+ADMIN_CODES = "/admin/promocodes/promocode/"
+ADMIN_CODE_ADD = "/admin/promocodes/promocode/add/"
+ADMIN_CAMPAIGNS = "/admin/campaigns/campaign/"
 DESK = "/cashier/"
 API_MEMBERS = "/api/v1/members/"
 API_PURCHASES = "/api/v1/purchases/"
@@ -26,17 +31,26 @@ PAGES = [
     ADMIN_TIERS,
     ADMIN_LEDGER_ADD,
     ADMIN_PARTNER_KEYS,
+    ADMIN_BATCHES,
+    ADMIN_BATCH_ADD,
+    ADMIN_CODES,
+    ADMIN_CODE_ADD,
+    ADMIN_CAMPAIGNS,
     DESK,
     API_MEMBERS,
     API_PURCHASES,
 ]
 
+# Promo code columns: batches, batch add, codes, code add (nobody adds codes by hand:
+# they are generated or imported), campaigns.
 MATRIX = {
-    #             admin, members, tiers, ledger add, partner keys, desk, API members, API purchases
-    "anonymous": [302, 302, 302, 302, 302, 302, 401, 401],
-    "marketer": [200, 200, 200, 403, 403, 403, 401, 401],
-    "cashier": [302, 302, 302, 302, 302, 200, 401, 401],
-    "partner": [302, 302, 302, 302, 302, 302, 200, 200],
+    #             admin, members, tiers, ledger add, partner keys,
+    #             batches, batch add, codes, code add, campaigns,
+    #             desk, API members, API purchases
+    "anonymous": [302, 302, 302, 302, 302, 302, 302, 302, 302, 302, 302, 401, 401],
+    "marketer": [200, 200, 200, 403, 403, 200, 200, 200, 403, 200, 403, 401, 401],
+    "cashier": [302, 302, 302, 302, 302, 302, 302, 302, 302, 302, 200, 401, 401],
+    "partner": [302, 302, 302, 302, 302, 302, 302, 302, 302, 302, 302, 200, 200],
 }
 
 
@@ -82,9 +96,10 @@ def test_outsider_with_a_login_but_no_group_gets_nothing(outsider):
     client = Client()
     client.force_login(outsider)
 
-    statuses = [client.get(url).status_code for url in (ADMIN_INDEX, DESK, API_MEMBERS)]
+    urls = (ADMIN_INDEX, ADMIN_BATCHES, ADMIN_CODES, DESK, API_MEMBERS)
+    statuses = [client.get(url).status_code for url in urls]
 
-    assert statuses == [302, 403, 401]
+    assert statuses == [302, 302, 302, 403, 401]
 
 
 def test_superuser_sees_the_desk():
