@@ -381,6 +381,41 @@ UNFOLD = {
                 ],
             },
             {
+                "title": _("Promo codes"),
+                "items": [
+                    {
+                        "title": _("Campaigns"),
+                        "icon": "campaign",
+                        "link": _admin_link("campaigns_campaign"),
+                        "permission": _may("campaigns.view_campaign"),
+                    },
+                    {
+                        "title": _("Promo code batches"),
+                        "icon": "confirmation_number",
+                        "link": _admin_link("promocodes_codebatch"),
+                        "permission": _may("promocodes.view_codebatch"),
+                    },
+                    {
+                        "title": _("Promo codes"),
+                        "icon": "sell",
+                        "link": _admin_link("promocodes_promocode"),
+                        "permission": _may("promocodes.view_promocode"),
+                    },
+                    {
+                        "title": _("Redemptions"),
+                        "icon": "redeem",
+                        "link": _admin_link("promocodes_redemption"),
+                        "permission": _may("promocodes.view_redemption"),
+                    },
+                    {
+                        "title": _("Generation jobs"),
+                        "icon": "pending_actions",
+                        "link": _admin_link("promocodes_generationjob"),
+                        "permission": _may("promocodes.view_generationjob"),
+                    },
+                ],
+            },
+            {
                 "title": _("Program"),
                 "items": [
                     {
