@@ -33,6 +33,9 @@ ALPHABETS = {
 GUESS_PROBABILITY_MAX = 1e-8
 DEFAULT_LENGTH = 10  # 32**10 ≈ 1.1e15: with 1M live codes a guess hits with p ≈ 9e-10
 MAX_CODE_LENGTH = 32
+# The longest canonical code the database stores (PromoCode.code): a prefix, the random
+# part and the check character together, or an imported code.
+MAX_TEXT_LENGTH = 40
 GROUP = 4  # displayed as ABCD-EFGH-JKL
 
 # Cyrillic letters that look like Latin ones, typed with the Russian keyboard layout.
@@ -83,7 +86,7 @@ def normalise(text: str) -> str:
             )
             % {"chars": ", ".join(repr(c) for c in foreign)},
         )
-    if len(code) > MAX_CODE_LENGTH + 1:
+    if len(code) > MAX_TEXT_LENGTH:
         raise CodeFormatError("not_found", _("This is too long to be a promo code."))
     return code
 

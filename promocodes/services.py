@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F
+from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -52,6 +52,10 @@ def promo_code_validate(
     """
     from members.services import checkout_evaluate
 
+    if not text:
+        # An empty code would make the checkout pick the member's personal codes instead.
+        refusal = errors.CodeRequired()
+        return Validation(code=None, refusal=refusal, discount=Decimal(0), points=0, reward=None)
     try:
         result = checkout_evaluate(member=member, store=store, total=total, code=text, at=at)
     except errors.CodeRefused as exc:
@@ -76,13 +80,18 @@ def promo_code_redeem(
     losers get CodeUsedUp (or the refusal that now applies) and their checkout rolls
     back. The CHECK uses <= max_uses backs it.
     """
+    # The batch condition is a subquery on purpose: a filter across the join would make
+    # Django write `WHERE id IN (SELECT … uses < max_uses …)`, and PostgreSQL re-checks
+    # only the outer WHERE of a row it waited for, so losers would pass `uses` over
+    # `max_uses` and hit the CHECK (a 500) instead of getting used_up.
+    usable_batches = CodeBatch.objects.filter(
+        is_active=True, valid_from__lte=at, valid_until__gt=at
+    ).values("pk")
     won = PromoCode.objects.filter(
         code=reward.reference,
         uses__lt=F("max_uses"),
         status=PromoCode.Status.ACTIVE,
-        batch__is_active=True,
-        batch__valid_from__lte=at,
-        batch__valid_until__gt=at,
+        batch__in=usable_batches,
     ).update(uses=F("uses") + 1)
     code = PromoCode.objects.select_related("batch").get(code=reward.reference)
     if not won:
@@ -135,12 +144,20 @@ def promo_code_rollback(*, purchase: Purchase, actor: Actor, at: dt.datetime | N
     )
     if returned:
         Redemption.objects.filter(pk=redemption.pk).update(is_code_returned=True)
-    if redemption.points:
+    if redemption.points and redemption.points_lot_id:
+        from members.models import PointsLot
         from members.services.points import lots_take
 
+        # Only what is left of the bonus lot: points in other lots were earned on other
+        # receipts (their refunds take them back), and spent bonus points are gone.
+        unspent = (
+            PointsLot.objects.select_for_update()
+            .values_list("remaining", flat=True)
+            .get(pk=redemption.points_lot_id)
+        )
         lots_take(
             member=purchase.member,
-            amount=redemption.points,
+            amount=min(redemption.points, unspent),
             kind=LedgerEntry.Kind.REFUND,
             at=at,
             actor=actor,
@@ -217,21 +234,35 @@ def promo_code_issue(
 
 @transaction.atomic
 def batch_generation_start(*, batch: CodeBatch, actor: Actor) -> GenerationJob:
-    """Queue the job that fills `batch` (a personal batch: one code per recipient)."""
+    """Queue the job that fills `batch` up to its count (a personal batch: one code per
+    recipient who has none yet); a job already queued or running is returned instead."""
     if batch.source != CodeBatch.Source.GENERATED:
         raise errors.CodeRefused(_("Imported batches are filled by import, not generated."))
+    # Two starts at once (a double click) must not make two jobs that both fill the batch.
+    CodeBatch.objects.select_for_update().filter(pk=batch.pk).values_list("pk").first()
     running = batch.jobs.filter(
         status__in=[GenerationJob.Status.QUEUED, GenerationJob.Status.RUNNING]
     ).first()
     if running is not None:
         return running
-    requested = batch.recipients.count() if batch.is_personal else batch.count
+    # What is still missing, so starting again after a finished job (or after codes were
+    # issued one by one) tops the batch up instead of making its codes a second time.
+    if batch.is_personal:
+        has_code = PromoCode.objects.filter(batch=batch, member_id=OuterRef("member_id"))
+        requested = batch.recipients.filter(~Exists(has_code)).count()
+    else:
+        requested = max(0, batch.count - batch.codes.count())
     job = GenerationJob.objects.create(batch=batch, requested=requested)
     from promocodes.tasks import generation_job_run_task
 
     transaction.on_commit(lambda: generation_job_run_task.delay(job.pk))
     log.info("generation job queued", extra={"job": job.pk, "actor": actor.label})
     return job
+
+
+# Chunks in a row that add no code before a job gives up: the batch's code space is
+# (nearly) used up, and drawing again would spin forever.
+STALLED_CHUNKS_MAX = 10
 
 
 def generation_job_run(
@@ -243,7 +274,8 @@ def generation_job_run(
     dies mid-way loses only the chunk in flight, and the next run (the resume task, or
     the broker redelivering the message) starts from the committed count: exactly the
     requested number of codes, none twice. Two runs of one job never overlap: each holds
-    the job's advisory lock (PostgreSQL) for its whole run.
+    the job's advisory lock (PostgreSQL) for its whole run. A job whose chunks keep
+    adding nothing (codes too short for the count) ends FAILED with the reason.
     """
     with _job_lock(job_id) as acquired:
         if not acquired:
@@ -257,6 +289,7 @@ def generation_job_run(
             started_at=job.started_at or now,
             heartbeat_at=now,
         )
+        stalled = 0
         while True:
             with transaction.atomic():
                 job = (
@@ -273,7 +306,25 @@ def generation_job_run(
                 job.generated += made
                 job.collisions += collisions
                 job.heartbeat_at = timezone.now()
-                job.save(update_fields=["generated", "collisions", "heartbeat_at"])
+                fields = ["generated", "collisions", "heartbeat_at"]
+                if made == 0 and collisions == 0:
+                    # A personal batch whose remaining recipients got their codes another
+                    # way (issued one by one) meanwhile: nothing is left to make.
+                    job.requested = job.generated
+                    fields.append("requested")
+                stalled = stalled + 1 if made == 0 and collisions else 0
+                if stalled >= STALLED_CHUNKS_MAX:
+                    job.status = GenerationJob.Status.FAILED
+                    job.finished_at = job.heartbeat_at
+                    job.error = _(
+                        "%(chunks)s chunks in a row made no new code: the batch's codes are "
+                        "too short for its count. Make them longer and generate again."
+                    ) % {"chunks": stalled}
+                    fields += ["status", "finished_at", "error"]
+                job.save(update_fields=fields)
+                if job.status == GenerationJob.Status.FAILED:
+                    log.error("generation job stalled", extra={"job": job_id})
+                    return job
 
 
 class _job_lock:
@@ -350,8 +401,10 @@ def _insert_postgresql(batch, texts: list[str], members: list[int | None]) -> tu
             else:
                 copy.write("".join(f"{prefix}{t}\t\\N{tail}" for t in texts))
         return len(texts), 0
-    except IntegrityError as exc:
-        if not isinstance(exc.__cause__, UniqueViolation):
+    except (IntegrityError, UniqueViolation) as exc:
+        # copy() raises psycopg's own error (Django wraps a cursor's execute(), not its
+        # copy()); a wrapped one would carry it as its cause.
+        if not isinstance(exc, UniqueViolation) and not isinstance(exc.__cause__, UniqueViolation):
             raise
     with connection.cursor() as cursor:
         cursor.execute(

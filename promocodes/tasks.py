@@ -6,8 +6,11 @@ from promocodes import services
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
-def generation_job_run_task(job_id: int) -> int:
-    return services.generation_job_run(job_id=job_id).generated
+def generation_job_run_task(job_id: int, chunk_size: int | None = None) -> int:
+    """Run a generation job; `chunk_size` (codes per transaction) is for tests and
+    benchmarks, the service's default suits production."""
+    kwargs = {"chunk_size": chunk_size} if chunk_size else {}
+    return services.generation_job_run(job_id=job_id, **kwargs).generated
 
 
 @shared_task
