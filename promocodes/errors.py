@@ -80,9 +80,22 @@ class RequestIdConflict(Conflict):
     default_message = _("This request_id was already used to issue a code to another member.")
 
 
-class BatchFull(Conflict):
-    code = "batch_full"
-    default_message = _("The batch has issued all the codes it may.")
+class BatchNotGenerated(InvalidInput):
+    code = "batch_not_generated"
+    default_message = _("Imported batches are filled by import, not generated.")
+
+
+class BatchNotImported(InvalidInput):
+    code = "batch_not_imported"
+    default_message = _("Codes can be imported only into an imported batch.")
+
+
+class ImportConflict(Conflict):
+    code = "import_conflict"
+    default_message = _(
+        "Some of these codes were added by someone else meanwhile; nothing was imported. "
+        "Check the file again."
+    )
 
 
 REFUSALS: dict[str, type[CodeRefused]] = {

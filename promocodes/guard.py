@@ -29,9 +29,7 @@ def guesses_check(guesser: str) -> None:
     """Raise TooManyGuesses when `guesser` has failed too often lately."""
     failures = cache.get(_key(guesser), 0)
     if failures >= settings.PROMO_CODE_GUESS_LIMIT:
-        log.warning(
-            "promo code guessing blocked", extra={"guesser": guesser, "failures": failures}
-        )
+        log.warning("promo code guessing blocked", extra={"guesser": guesser, "failures": failures})
         raise errors.TooManyGuesses(retry_after=settings.PROMO_CODE_GUESS_WINDOW)
 
 

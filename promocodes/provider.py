@@ -33,6 +33,6 @@ class PromoCodeProvider:
             at=ctx.at,
         )
 
-    def release(self, *, purchase, full_refund: bool) -> None:
+    def release(self, *, purchase, full_refund: bool, actor: Actor) -> None:
         if full_refund and purchase.reward_source == "code":
-            services.promo_code_rollback(purchase=purchase, actor=Actor.for_task("refund"))
+            services.promo_code_rollback(purchase=purchase, actor=actor)

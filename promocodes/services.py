@@ -237,7 +237,7 @@ def batch_generation_start(*, batch: CodeBatch, actor: Actor) -> GenerationJob:
     """Queue the job that fills `batch` up to its count (a personal batch: one code per
     recipient who has none yet); a job already queued or running is returned instead."""
     if batch.source != CodeBatch.Source.GENERATED:
-        raise errors.CodeRefused(_("Imported batches are filled by import, not generated."))
+        raise errors.BatchNotGenerated()
     # Two starts at once (a double click) must not make two jobs that both fill the batch.
     CodeBatch.objects.select_for_update().filter(pk=batch.pk).values_list("pk").first()
     running = batch.jobs.filter(
@@ -492,16 +492,22 @@ class ImportResult:
     invalid: list[tuple[int, str, str]]  # (line, text, why)
 
 
+IMPORT_CHUNK = 5_000
+
+
 @transaction.atomic
-def codes_import(*, batch: CodeBatch, texts: list[str], actor: Actor) -> ImportResult:
+def codes_import(
+    *, batch: CodeBatch, texts: list[str], actor: Actor, dry_run: bool = False
+) -> ImportResult:
     """Add codes made elsewhere to an imported batch; all or nothing.
 
     Every text is normalised like typed input; a line that cannot be a code, or a code
-    that exists already (in any batch) refuses the whole file, so a half-imported file
-    never has to be untangled.
+    that exists already (in the file or any batch) refuses the whole file, so a
+    half-imported file never has to be untangled. `dry_run` checks and writes nothing.
+    Existing codes are looked up and new ones written in chunks (COPY on PostgreSQL).
     """
     if batch.source != CodeBatch.Source.IMPORTED:
-        raise errors.CodeRefused(_("Codes can be imported only into an imported batch."))
+        raise errors.BatchNotImported()
     invalid: list[tuple[int, str, str]] = []
     canonical: dict[str, int] = {}
     duplicates: list[str] = []
@@ -516,19 +522,22 @@ def codes_import(*, batch: CodeBatch, texts: list[str], actor: Actor) -> ImportR
         if code in canonical:
             duplicates.append(code)
         canonical.setdefault(code, line)
-    existing = set(
-        PromoCode.objects.filter(code__in=list(canonical)).values_list("code", flat=True)
-    )
+    new = list(canonical)
+    existing: set[str] = set()
+    for start in range(0, len(new), IMPORT_CHUNK):
+        chunk = new[start : start + IMPORT_CHUNK]
+        existing.update(PromoCode.objects.filter(code__in=chunk).values_list("code", flat=True))
     duplicates += sorted(existing)
     if invalid or duplicates:
         return ImportResult(imported=0, duplicates=duplicates, invalid=invalid)
-    PromoCode.objects.bulk_create(
-        [PromoCode(batch=batch, code=c, max_uses=batch.uses_per_code) for c in canonical],
-        batch_size=5_000,
-    )
-    CodeBatch.objects.filter(pk=batch.pk).update(count=F("count") + len(canonical))
-    log.info(
-        "codes imported",
-        extra={"batch": batch.pk, "count": len(canonical), "actor": actor.label},
-    )
-    return ImportResult(imported=len(canonical), duplicates=[], invalid=[])
+    if dry_run:
+        return ImportResult(imported=len(new), duplicates=[], invalid=[])
+    write = _insert_postgresql if connection.vendor == "postgresql" else _insert_portable
+    for start in range(0, len(new), CHUNK_SIZE):
+        chunk = new[start : start + CHUNK_SIZE]
+        inserted, _collisions = write(batch, chunk, [None] * len(chunk))
+        if inserted != len(chunk):
+            raise errors.ImportConflict()  # a concurrent import took some: roll back all
+    CodeBatch.objects.filter(pk=batch.pk).update(count=F("count") + len(new))
+    log.info("codes imported", extra={"batch": batch.pk, "count": len(new), "actor": actor.label})
+    return ImportResult(imported=len(new), duplicates=[], invalid=[])

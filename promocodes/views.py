@@ -11,7 +11,6 @@ import logging
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
 from django.http import FileResponse, HttpResponseRedirect, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
@@ -21,6 +20,7 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_http_methods
 
 from loyalty.actors import Actor
+from loyalty.errors import DomainError
 from members.models import Channel
 from promocodes import codes, exports, services
 from promocodes.forms import CodesImportForm
@@ -122,7 +122,7 @@ def batch_export_xlsx(request, batch_id: int):
 @require_http_methods(["GET", "POST"])
 def batch_import(request, batch_id: int):
     """Upload or paste codes into an imported batch: "Check" shows what would be imported
-    (a dry run of the import, rolled back), "Import" imports; all or nothing."""
+    (a dry run of the import), "Import" imports; all or nothing."""
     _require(request, IMPORT_PERMISSIONS)
     batch = get_object_or_404(CodeBatch, pk=batch_id)
     batch_url = reverse("admin:promocodes_codebatch_change", args=[batch.pk])
@@ -134,13 +134,14 @@ def batch_import(request, batch_id: int):
     is_check = "check" in request.POST
     if request.method == "POST" and form.is_valid():
         actor = Actor.for_user(request.user, Channel.ADMIN)
-        with transaction.atomic():
+        try:
             result = services.codes_import(
-                batch=batch, texts=form.cleaned_data["texts"], actor=actor
+                batch=batch, texts=form.cleaned_data["texts"], actor=actor, dry_run=is_check
             )
-            if is_check:
-                transaction.set_rollback(True)  # a dry run: the same checks, nothing kept
-        if result.imported and not is_check:
+        except DomainError as exc:  # codes added concurrently: nothing was imported
+            form.add_error(None, str(exc.message))
+            result = None
+        if result is not None and result.imported and not is_check:
             messages.success(
                 request,
                 ngettext(

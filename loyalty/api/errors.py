@@ -93,7 +93,11 @@ ERROR_CODES: dict[str, str] = {
     "request_id_conflict": gettext_lazy(
         "This `request_id` already issued a code of the batch to another member."
     ),
-    "batch_full": gettext_lazy("The batch has issued all the codes it may."),
+    "batch_not_generated": gettext_lazy("Imported batches are filled by import (staff only)."),
+    "batch_not_imported": gettext_lazy("Only imported batches take imported codes (staff only)."),
+    "import_conflict": gettext_lazy(
+        "Codes of the file were added meanwhile; nothing was imported (staff only)."
+    ),
     # Purchases and refunds
     "purchase_not_found": gettext_lazy("No purchase with this id was recorded by your partner."),
     "already_refunded": gettext_lazy("The purchase has already been fully refunded."),

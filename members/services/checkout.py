@@ -60,7 +60,7 @@ class RewardProvider(Protocol):
     def claim(self, reward: rules.Reward, *, ctx: CheckoutContext, purchase: Purchase) -> None:
         """Mark the reward used for `purchase`; raise a DomainError if it no longer can be."""
 
-    def release(self, *, purchase: Purchase, full_refund: bool) -> None:
+    def release(self, *, purchase: Purchase, full_refund: bool, actor: Actor) -> None:
         """Give back what the purchase claimed, where the provider's rules allow it."""
 
 

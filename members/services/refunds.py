@@ -187,5 +187,5 @@ def purchase_refund(
     purchase.save(update_fields=PURCHASE_REFUND_TOTALS)
     if purchase.reward_source:
         for provider in reward_providers():
-            provider.release(purchase=purchase, full_refund=purchase.is_fully_refunded)
+            provider.release(purchase=purchase, full_refund=purchase.is_fully_refunded, actor=actor)
     return refund

@@ -332,7 +332,7 @@ class StubCodes:
     def claim(self, reward, *, ctx, purchase):
         StubCodes.claims.append((purchase.pk, reward.reference))
 
-    def release(self, *, purchase, full_refund):
+    def release(self, *, purchase, full_refund, actor):
         StubCodes.releases.append((purchase.pk, full_refund))
 
 

@@ -171,7 +171,7 @@ def test_start_of_an_imported_batch_is_refused(queued):
     batch = factories.CodeBatchFactory(source=CodeBatch.Source.IMPORTED)
 
     # when / then
-    with pytest.raises(errors.CodeRefused):
+    with pytest.raises((errors.BatchNotImported, errors.BatchNotGenerated)):
         batch_generation_start(batch=batch, actor=ACTOR)
     assert not GenerationJob.objects.exists()
     assert queued == []
