@@ -22,17 +22,15 @@ from django.utils.translation import ngettext
 from unfold.admin import ModelAdmin
 from unfold.contrib.filters.admin import AutocompleteSelectFilter, RangeDateTimeFilter
 from unfold.decorators import action, display
-from unfold.paginator import InfinitePaginator
 
 from loyalty.actors import Actor
+from loyalty.admin_base import LINK_CLASSES, ReadOnlyModelAdmin
 from members.cards import CARD_LENGTH
 from members.models import Channel, Member
 from promocodes import codes, views
 from promocodes.forms import FORMAT_FIELDS, CodeBatchForm
 from promocodes.models import CodeBatch, GenerationJob, PromoCode, Redemption
 from promocodes.services import batch_generation_start
-
-LINK_CLASSES = "text-primary-600 dark:text-primary-500"
 
 
 def _number(value: int) -> str:
@@ -81,24 +79,6 @@ def code_search(queryset, search_term: str, *, code_path: str, member_path: str)
     if not condition:
         return queryset.none(), False
     return queryset.filter(condition), False
-
-
-class ReadOnlyAdmin(ModelAdmin):
-    """Rows written by the services: viewable, never added, changed or deleted by hand;
-    list pages count neither the table nor the filtered rows."""
-
-    paginator = InfinitePaginator
-    show_full_result_count = False
-    show_facets = admin.ShowFacets.NEVER
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 # --- Batches ----------------------------------------------------------------------------
@@ -337,7 +317,7 @@ class CodeBatchAdmin(ModelAdmin):
 
 
 @admin.register(PromoCode)
-class PromoCodeAdmin(ReadOnlyAdmin):
+class PromoCodeAdmin(ReadOnlyModelAdmin):
     list_display = ("code_text", "batch", "member_card", "uses", "max_uses", "status")
     list_select_related = ("batch", "member")
     list_filter = ("status", ("batch", AutocompleteSelectFilter))
@@ -409,7 +389,7 @@ class PromoCodeAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Redemption)
-class RedemptionAdmin(ReadOnlyAdmin):
+class RedemptionAdmin(ReadOnlyModelAdmin):
     list_display = (
         "created_at",
         "code_text",
@@ -448,7 +428,7 @@ class RedemptionAdmin(ReadOnlyAdmin):
 
 
 @admin.register(GenerationJob)
-class GenerationJobAdmin(ReadOnlyAdmin):
+class GenerationJobAdmin(ReadOnlyModelAdmin):
     list_display = (
         "batch",
         "status",

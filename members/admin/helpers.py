@@ -1,4 +1,4 @@
-"""Pieces the member admins share: a day-range filter, read-only admins, dialogs, tables."""
+"""Pieces the member admins share: a day-range filter, dialogs, tables."""
 
 from __future__ import annotations
 
@@ -10,11 +10,9 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import formats, timezone
 from django.utils.html import format_html, mark_safe
-from unfold.admin import ModelAdmin
 from unfold.contrib.filters.admin import RangeDateFilter
-from unfold.paginator import InfinitePaginator
 
-LINK_CLASSES = "text-primary-600 dark:text-primary-500"
+from loyalty.admin_base import LINK_CLASSES
 
 
 class DayRangeFilter(RangeDateFilter):
@@ -45,26 +43,6 @@ def _parse_day(value) -> dt.date | None:
 
 def _day_start(day: dt.date) -> dt.datetime:
     return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
-
-
-class ReadOnlyModelAdmin(ModelAdmin):
-    """Viewable with the view permission; nobody adds, changes or deletes rows here.
-
-    These tables grow with every receipt: the list pages neither count the whole table
-    nor the filtered rows (a "next page" link instead of page numbers).
-    """
-
-    paginator = InfinitePaginator
-    show_full_result_count = False
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 def dialog_done(request, url: str) -> HttpResponse:

@@ -6,8 +6,8 @@ and database connection, all committing the same code through POST /checkout/com
 barrier. Each thread holds a database connection while its request runs, so the
 number of requests in flight at once is bounded by a semaphore kept below the
 server's free connections (`SHOW max_connections` minus those in use, with a margin;
-100 connections by default) and at most IN_FLIGHT_MAX: all 200 redemption attempts are still made, and each of
-the bounded group races the others for the code's row.
+100 connections by default) and at most IN_FLIGHT_MAX: all 200 redemption attempts
+are still made, and each of the bounded group races the others for the code's row.
 """
 
 import threading
