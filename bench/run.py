@@ -1,6 +1,6 @@
-"""`python -m bench`: checkout throughput and points expiry on PostgreSQL, printed as a
-table of figures against targets. Exits 1 when a target is missed (the row says
-MISSED), 2 when the bench cannot run (no PostgreSQL), 0 otherwise.
+"""`python -m bench`: checkout throughput, points expiry and promo codes at a million on
+PostgreSQL, printed as a table of figures against targets. Exits 1 when a target is
+missed (the row says MISSED), 2 when the bench cannot run (no PostgreSQL), 0 otherwise.
 """
 
 from __future__ import annotations
@@ -20,6 +20,11 @@ CHECKOUT_PER_SECOND = 100.0
 CHECKOUT_P95_MS = 50.0
 EXPIRY_RATIO = 1.3
 EXPIRY_RSS_GROWTH_MB = 50.0
+# Promo codes: issue #3, acceptance 7. The job against a raw COPY of as many random
+# codes; its memory bounded whatever the batch size; the export streamed (memory flat).
+GENERATION_RATIO = 1.5
+GENERATION_RSS_GROWTH_MB = 300.0
+EXPORT_RSS_GROWTH_MB = 50.0
 
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -37,8 +42,21 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="skip the 'same work in one statement' reference run (done at the first size)",
     )
+    parser.add_argument(
+        "--codes", type=int, default=1_000_000, help="promo codes generated and exported"
+    )
+    parser.add_argument(
+        "--xlsx-codes",
+        type=int,
+        default=100_000,
+        help="promo codes in the timed XLSX export (0: none); the CSV exports all of them",
+    )
+    parser.add_argument(
+        "--chunk-size", type=int, default=None, help="generation_job_run chunk size"
+    )
     parser.add_argument("--skip-checkout", action="store_true")
     parser.add_argument("--skip-expiry", action="store_true")
+    parser.add_argument("--skip-promocodes", action="store_true")
     return parser.parse_args(argv)
 
 
@@ -97,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
         rows += _checkout_rows(args)
     if not args.skip_expiry:
         rows += _expiry_rows(args)
+    if not args.skip_promocodes:
+        rows += _promocodes_rows(args)
 
     from bench.data import members_reset
 
@@ -114,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     print(table(rows))
     if not args.skip_expiry:
         print(EXPIRY_NOTE)
+    if not args.skip_promocodes:
+        print(PROMOCODES_NOTE)
     missed = [r for r in rows if r.status == MISSED]
     print()
     log(f"finished in {time.perf_counter() - started:.0f} s")
@@ -132,6 +154,15 @@ the "same work in 1 raw statement" run is that work without batches or locks, i.
 floor for what the product requires on this schema. Compare points_expire with it."""
 
 
+PROMOCODES_NOTE = """
+Promo codes: the raw COPY writes random strings of the same length in one statement,
+without check characters, job or chunks; generation_job_run commits each chunk with the
+job's progress so a killed job resumes without duplicates. Both write the same table with
+the same indexes; the two on `code` (unique, and Django's varchar_pattern_ops twin),
+each a random insert per code, take most of either time. "Python side alone" is the
+job's own work without the database (random bytes, check characters, COPY text)."""
+
+
 def _load() -> str:
     """The 1-minute load average: above the CPU count, other processes took CPU time
     from the bench and its figures are worse than on an idle machine."""
@@ -139,6 +170,10 @@ def _load() -> str:
         return f"{os.getloadavg()[0]:.1f}"
     except OSError:
         return "n/a"
+
+
+def _one_decimal(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1f}"
 
 
 def _status(ok: bool) -> str:
@@ -268,4 +303,82 @@ def _expiry_rows(args) -> list:
                 _status(ours.second_run_points == 0 and ours.second_run_new_entries == 0),
             ),
         ]
+    return rows
+
+
+def _promocodes_rows(args) -> list:
+    from bench.promocodes import OURS, RAW, promocodes_bench
+    from bench.report import Row, mb, seconds
+
+    f = promocodes_bench(
+        count=args.codes, xlsx_count=args.xlsx_codes, chunk_size=args.chunk_size, log=log
+    )
+    raw, ours, c = f.runs[RAW], f.runs[OURS], f.check
+    n = f"{f.codes:,} codes"
+    rows = [
+        Row(f"promo {n}: raw COPY of random strings", seconds(raw.seconds)),
+        Row(f"promo {n}: {OURS} (chunk {f.chunk_size:,})", seconds(ours.seconds)),
+        Row(
+            f"promo {n}: ratio {OURS} / raw COPY",
+            f"{f.ratio:.2f}x",
+            f"<= {GENERATION_RATIO}x",
+            _status(f.ratio <= GENERATION_RATIO),
+        ),
+        Row(f"promo {n}: the job's Python side alone (no database)", seconds(f.making_seconds)),
+        Row(
+            f"promo {n}: CPU load average at the start of the job / raw COPY",
+            f"{_one_decimal(ours.load)} / {_one_decimal(raw.load)}",
+        ),
+        Row(
+            f"promo {n}: RSS before -> peak during {OURS}",
+            f"{mb(ours.rss_before)} -> {mb(ours.rss_peak)}",
+        ),
+        Row(
+            f"promo {n}: RSS growth during {OURS}",
+            mb(ours.rss_growth),
+            f"< {GENERATION_RSS_GROWTH_MB:.0f} MB",
+            _status(
+                ours.rss_growth is not None and ours.rss_growth < GENERATION_RSS_GROWTH_MB * MB
+            ),
+        ),
+        Row(
+            f"promo {n}: rows / distinct / job count (collisions)",
+            f"{c.rows:,} / {c.distinct:,} / {c.job_generated:,} ({c.job_collisions})",
+            f"all {f.codes:,}",
+            _status(c.rows == c.distinct == c.job_generated == f.codes),
+        ),
+        Row(
+            f"promo {n}: bad check char / wrong length / job",
+            f"{c.bad_check_char} / {c.wrong_length} / {c.job_status}",
+            "0 / 0 / done",
+            _status(c.holds(f.codes)),
+        ),
+    ]
+    for export, expected in [(f.csv, f.codes), (f.xlsx, f.xlsx and f.xlsx.rows)]:
+        if export is None:
+            continue
+        e, m = f"promo export {export.file_format} {expected:,} codes", export.measured
+        rows += [
+            Row(
+                f"{e}: time (rows/s)",
+                f"{seconds(m.seconds)} ({export.rows / m.seconds:,.0f}/s)",
+            ),
+            Row(f"{e}: size", mb(export.size)),
+            Row(f"{e}: RSS before -> peak", f"{mb(m.rss_before)} -> {mb(m.rss_peak)}"),
+            Row(
+                f"{e}: RSS growth",
+                mb(m.rss_growth),
+                f"< {EXPORT_RSS_GROWTH_MB:.0f} MB",
+                _status(m.rss_growth is not None and m.rss_growth < EXPORT_RSS_GROWTH_MB * MB),
+            ),
+        ]
+        if export.file_format == "CSV":
+            rows.append(
+                Row(
+                    f"{e}: rows exported",
+                    f"{export.rows:,}",
+                    f"{expected:,}",
+                    _status(export.rows == expected),
+                )
+            )
     return rows
