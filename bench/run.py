@@ -158,8 +158,8 @@ PROMOCODES_NOTE = """
 Promo codes: the raw COPY writes random strings of the same length in one statement,
 without check characters, job or chunks; generation_job_run commits each chunk with the
 job's progress so a killed job resumes without duplicates. Both write the same table with
-the same indexes; the two on `code` (unique, and Django's varchar_pattern_ops twin),
-each a random insert per code, take most of either time. "Python side alone" is the
+the same indexes; the unique index on `code`, a random insert per code, and the
+commits take most of either time. "Python side alone" is the
 job's own work without the database (random bytes, check characters, COPY text)."""
 
 

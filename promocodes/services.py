@@ -9,10 +9,11 @@ import secrets
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, F, OuterRef
-from django.utils import timezone
-from django.utils.translation import gettext as _
+from django.utils import timezone, translation
+from django.utils.translation import gettext_lazy as _
 
 from loyalty import rules
 from loyalty.actors import Actor
@@ -114,7 +115,7 @@ def promo_code_redeem(
             kind=LedgerEntry.Kind.GRANT,
             at=at,
             actor=Actor.for_task("promo_code_redeem"),
-            reason=_("Promo code %(code)s") % {"code": codes.display(code.code)},
+            reason=_stored(_("Promo code %(code)s"), code=codes.display(code.code)),
         )
     redemption.save()
     return redemption
@@ -162,10 +163,17 @@ def promo_code_rollback(*, purchase: Purchase, actor: Actor, at: dt.datetime | N
             at=at,
             actor=actor,
             purchase=purchase,
-            reason=_("Promo code rolled back"),
+            reason=_stored(_("Promo code rolled back")),
             prefer_lot_id=redemption.points_lot_id,
         )
     return returned
+
+
+def _stored(message: str, **params) -> str:
+    """A ledger reason in the program's language, whatever the language of the request
+    that wrote it (the ledger is read by staff long after)."""
+    with translation.override(settings.LANGUAGE_CODE):
+        return str(message) % params if params else str(message)
 
 
 def _still_valid(code: PromoCode, at: dt.datetime) -> bool:
@@ -316,10 +324,13 @@ def generation_job_run(
                 if stalled >= STALLED_CHUNKS_MAX:
                     job.status = GenerationJob.Status.FAILED
                     job.finished_at = job.heartbeat_at
-                    job.error = _(
-                        "%(chunks)s chunks in a row made no new code: the batch's codes are "
-                        "too short for its count. Make them longer and generate again."
-                    ) % {"chunks": stalled}
+                    job.error = _stored(
+                        _(
+                            "%(chunks)s chunks in a row made no new code: the batch's codes "
+                            "are too short for its count. Make them longer and generate again."
+                        ),
+                        chunks=stalled,
+                    )
                     fields += ["status", "finished_at", "error"]
                 job.save(update_fields=fields)
                 if job.status == GenerationJob.Status.FAILED:

@@ -416,7 +416,7 @@ def test_points_reward_is_granted_as_a_lot_after_the_purchase(member, store, act
     grant = LedgerEntry.objects.get(lot=lot)
     assert grant.kind == LedgerEntry.Kind.GRANT
     assert grant.amount == 150
-    assert grant.reason == f"Promo code {codes.display(code.code)}"
+    assert grant.reason == f"Промокод {codes.display(code.code)}"  # the program's language
     assert grant.created_at == result.purchase.created_at
     earn = LedgerEntry.objects.get(kind=LedgerEntry.Kind.EARN)
     assert earn.amount == 10
