@@ -80,6 +80,17 @@ class RequestIdConflict(Conflict):
     default_message = _("This request_id was already used to issue a code to another member.")
 
 
+class NotRecipient(DomainError):
+    code = "not_recipient"
+    status = 403
+    default_message = _("This batch was made for a list of members, and this member is not on it.")
+
+
+class BatchFull(Conflict):
+    code = "batch_full"
+    default_message = _("The batch has issued all the codes it may.")
+
+
 class BatchNotGenerated(InvalidInput):
     code = "batch_not_generated"
     default_message = _("Imported batches are filled by import, not generated.")

@@ -195,8 +195,10 @@ def promo_code_issue(
     """The member's personal code of `batch`, made now if they have none; (code, created).
 
     Idempotent: the same member and batch always get the same code, and a `request_id`
-    already used for another member raises RequestIdConflict. Raises BatchNotPersonal,
-    CodeInactive or CodeExpired when the batch cannot issue.
+    already used for another member raises RequestIdConflict. A batch made for a list of
+    members issues only to them (NotRecipient); one without a list issues on request, at
+    most `count` codes (BatchFull). Raises BatchNotPersonal, CodeInactive or CodeExpired
+    when the batch cannot issue.
     """
     request_id = request_id.strip()
     if not batch.is_personal:
@@ -211,6 +213,13 @@ def promo_code_issue(
         raise errors.CodeInactive()
     if now >= batch.valid_until:
         raise errors.CodeExpired()
+    # The batch's row lock serialises issuing, so the cap below cannot be overrun.
+    CodeBatch.objects.select_for_update().filter(pk=batch.pk).values_list("pk").first()
+    if batch.recipients.exists():
+        if not batch.recipients.filter(member=member).exists():
+            raise errors.NotRecipient()
+    elif batch.codes.count() >= batch.count:
+        raise errors.BatchFull()
     for _attempt in range(5):
         fmt = batch.code_format
         text = next(codes.codes_split(codes.codes_generate(fmt, 1), fmt))

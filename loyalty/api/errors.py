@@ -93,6 +93,10 @@ ERROR_CODES: dict[str, str] = {
     "request_id_conflict": gettext_lazy(
         "This `request_id` already issued a code of the batch to another member."
     ),
+    "not_recipient": gettext_lazy(
+        "The batch was made for a list of members and this member is not on it (403)."
+    ),
+    "batch_full": gettext_lazy("The batch has issued all the codes it may (its `count`)."),
     "batch_not_generated": gettext_lazy("Imported batches are filled by import (staff only)."),
     "batch_not_imported": gettext_lazy("Only imported batches take imported codes (staff only)."),
     "import_conflict": gettext_lazy(

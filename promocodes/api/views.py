@@ -394,8 +394,9 @@ class MemberPromoCodesView(RetryAfterMixin, GenericAPIView):
             "Gives the member their code of a personal batch, made now: 201. A member "
             "has at most one code per batch, so asking again (with the same `request_id` "
             "or none) returns that code with 200 and changes nothing. Only the member "
-            "can use it; it shows in their list and at the cashier desk. "
-            "Needs `promocodes`."
+            "can use it; it shows in their list and at the cashier desk. A batch made for "
+            "a list of members issues only to them (403 `not_recipient`); one without a "
+            "list issues on request up to its size (409 `batch_full`). Needs `promocodes`."
         ),
         request=IssueRequestSerializer,
         responses={
@@ -407,8 +408,9 @@ class MemberPromoCodesView(RetryAfterMixin, GenericAPIView):
             **errors_common(
                 {
                     400: [*MEMBER_ERRORS[400], "batch_not_personal", "inactive", "expired"],
+                    403: ["not_recipient"],
                     404: [*MEMBER_ERRORS[404], "batch_not_found"],
-                    409: ["request_id_conflict"],
+                    409: ["request_id_conflict", "batch_full"],
                 },
                 has_body=True,
             ),

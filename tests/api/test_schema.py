@@ -39,8 +39,9 @@ OPERATIONS = {
     },
     ("/api/v1/members/{card_number}/promocodes/", "get"): {404: {"member_not_found"}},
     ("/api/v1/members/{card_number}/promocodes/", "post"): {
+        403: {"not_recipient"},
         404: {"batch_not_found"},
-        409: {"request_id_conflict"},
+        409: {"request_id_conflict", "batch_full"},
     },
 }
 IDEMPOTENT = {

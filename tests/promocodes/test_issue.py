@@ -189,3 +189,42 @@ def test_an_issued_code_applies_at_the_checkout_without_typing(personal_batch, m
     # then the personal code applies: 10 % of 1,000
     assert result.breakdown.reward.reference == code.code
     assert result.breakdown.code_discount == Decimal("100.00")
+
+
+def test_a_batch_for_a_list_issues_only_to_its_recipients(member, tiers):
+    # given a personal batch made for one listed member
+    from promocodes.models import BatchRecipient
+
+    batch = factories.CodeBatchFactory(is_personal=True, count=1)
+    listed = factories.MemberFactory(tier=tiers["Base"])
+    BatchRecipient.objects.create(batch=batch, member=listed)
+
+    # when a member not on the list asks for a code
+    with pytest.raises(errors.NotRecipient) as caught:
+        promo_code_issue(batch=batch, member=member, request_id="req-x", actor=ACTOR)
+
+    # then it is refused and nothing is made; the listed member still gets theirs
+    assert caught.value.code == "not_recipient"
+    assert caught.value.status == 403
+    assert codes_state() == []
+    code, created = promo_code_issue(batch=batch, member=listed, actor=ACTOR)
+    assert created
+    assert code.member == listed
+
+
+def test_a_batch_without_a_list_issues_at_most_its_count(member, tiers):
+    # given an on-request personal batch of 2 codes, both issued
+    batch = factories.CodeBatchFactory(is_personal=True, count=2)
+    for _ in range(2):
+        promo_code_issue(batch=batch, member=factories.MemberFactory(), actor=ACTOR)
+    before = codes_state()
+
+    # when a third member asks
+    with pytest.raises(errors.BatchFull) as caught:
+        promo_code_issue(batch=batch, member=member, request_id="req-3", actor=ACTOR)
+
+    # then it is refused with 409 batch_full and nothing is made
+    assert caught.value.code == "batch_full"
+    assert caught.value.status == 409
+    assert codes_state() == before
+    assert len(before) == 2
