@@ -68,7 +68,7 @@ def code_search(queryset, search_term: str, *, code_path: str, member_path: str)
         if member_ids:
             condition |= Q(**{f"{member_path}__in": member_ids})
     try:
-        canonical = codes.normalise(term)
+        canonical = codes.normalise(term, imported=True)  # the looser form finds every code
     except codes.CodeFormatError:
         canonical = None
     if canonical:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import secrets
+import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -40,7 +41,12 @@ GROUP = 4  # displayed as ABCD-EFGH-JKL
 
 # Cyrillic letters that look like Latin ones, typed with the Russian keyboard layout.
 _CYRILLIC_LOOKALIKES = str.maketrans("АВЕКМНОРСТХУ", "ABEKMHOPCTXY")
-_IGNORED = str.maketrans("", "", " -\t\u00a0\u2010\u2011\u2012\u2013\u2014")
+# Characters dropped from typed or pasted input: spaces of every kind, invisible format
+# characters (zero-width space, soft hyphen, BOM…), line breaks and dashes, the minus sign.
+_IGNORED_CATEGORIES = {"Zs", "Zl", "Zp", "Cc", "Cf", "Pd"}
+_IGNORED_EXTRA = {"\u2212"}
+# Codes made elsewhere (imported) may use every Latin letter and digit.
+IMPORTED_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 
 
 class CodeFormatError(ValueError):
@@ -69,23 +75,37 @@ def has_valid_check(code: str) -> bool:
     return len(code) >= 2 and check_char(code[:-1]) == code[-1]
 
 
-def normalise(text: str) -> str:
+def _stripped(text: str) -> str:
+    return "".join(
+        c
+        for c in text
+        if unicodedata.category(c) not in _IGNORED_CATEGORIES and c not in _IGNORED_EXTRA
+    )
+
+
+def normalise(text: str, *, imported: bool = False) -> str:
     """The canonical form of typed text: upper case, without spaces and dashes, with
     Cyrillic look-alike letters read as Latin. Raises CodeFormatError for characters no
-    code contains (the message names them)."""
-    code = text.translate(_IGNORED).upper().translate(_CYRILLIC_LOOKALIKES)
+    code contains (the message names them). `imported`: the looser form of codes made
+    elsewhere, any Latin letter or digit (O, 0, I and 1 included)."""
+    code = _stripped(text).upper().translate(_CYRILLIC_LOOKALIKES)
     if not code:
         raise CodeFormatError("code_required", _("Enter the promo code."))
-    foreign = sorted({c for c in code if c not in _INDEX})
+    allowed = IMPORTED_CHARS if imported else _INDEX
+    foreign = sorted({c for c in code if c not in allowed})
     if foreign:
-        raise CodeFormatError(
-            "not_found",
-            _(
+        chars = ", ".join(f"«{c}»" for c in foreign)
+        if imported:
+            message = _(
+                "A code may use only the Latin letters A–Z and the digits 0–9; "
+                "this one has %(chars)s."
+            ) % {"chars": chars}
+        else:
+            message = _(
                 "Promo codes never contain %(chars)s. Codes use the letters A–Z without I "
                 "and O, and the digits 2–9."
-            )
-            % {"chars": ", ".join(repr(c) for c in foreign)},
-        )
+            ) % {"chars": chars}
+        raise CodeFormatError("not_found", message)
     if len(code) > MAX_TEXT_LENGTH:
         raise CodeFormatError("not_found", _("This is too long to be a promo code."))
     return code

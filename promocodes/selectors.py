@@ -16,26 +16,36 @@ from promocodes.models import CodeBatch, PromoCode
 def code_find(text: str) -> PromoCode:
     """The code typed (normalised, its check character verified first), or a refusal.
 
-    A code of an imported batch carries no check character of ours: when the check
-    fails, the database is asked only if an imported batch exists.
+    A code of an imported batch carries no check character of ours and may use any Latin
+    letter or digit: when the strict form fails, the database is asked (among imported
+    codes only) if an imported batch exists, and otherwise not at all.
     """
+    qs = PromoCode.objects.select_related("batch")
     try:
         canonical = codes.normalise(text)
     except codes.CodeFormatError as exc:
-        cls = errors.REFUSALS.get(exc.code, errors.CodeNotFound)
-        raise cls(exc.message) from None
-    qs = PromoCode.objects.select_related("batch")
-    if codes.has_valid_check(canonical):
-        found = qs.filter(code=canonical).first()
-    elif CodeBatch.objects.filter(source=CodeBatch.Source.IMPORTED).exists():
-        found = qs.filter(code=canonical, batch__source=CodeBatch.Source.IMPORTED).first()
-        if found is None:
-            raise errors.CodeBadCheckChar()
-    else:
-        raise errors.CodeBadCheckChar()
-    if found is None:
-        raise errors.CodeNotFound()
-    return found
+        canonical = None
+        refusal = errors.REFUSALS.get(exc.code, errors.CodeNotFound)(exc.message)
+    if canonical is not None:
+        if codes.has_valid_check(canonical):
+            found = qs.filter(code=canonical).first()
+            if found is None:
+                raise errors.CodeNotFound()
+            return found
+        refusal = errors.CodeBadCheckChar()
+    if refusal.code != errors.CodeRequired.code and _imported_batches_exist():
+        try:
+            loose = codes.normalise(text, imported=True)
+        except codes.CodeFormatError:
+            raise refusal from None
+        found = qs.filter(code=loose, batch__source=CodeBatch.Source.IMPORTED).first()
+        if found is not None:
+            return found
+    raise refusal
+
+
+def _imported_batches_exist() -> bool:
+    return CodeBatch.objects.filter(source=CodeBatch.Source.IMPORTED).exists()
 
 
 def code_refusal(

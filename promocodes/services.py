@@ -535,7 +535,7 @@ def codes_import(
         if not text.strip():
             continue
         try:
-            code = codes.normalise(text)
+            code = codes.normalise(text, imported=True)
         except codes.CodeFormatError as exc:
             invalid.append((line, text, str(exc.message)))
             continue

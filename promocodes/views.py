@@ -179,7 +179,7 @@ def _result_context(result: services.ImportResult, texts: list[str]) -> dict:
     if result.imported:
         for text in texts:
             if text.strip():
-                sample.append(codes.display(codes.normalise(text)))
+                sample.append(codes.display(codes.normalise(text, imported=True)))
             if len(sample) >= SAMPLE_SIZE:
                 break
     return {

@@ -294,7 +294,7 @@ REFUSALS = [
     ("bad_check_char", "The promo code is mistyped: check it character by character."),
     (
         "foreign_characters",
-        "Promo codes never contain 'Ж'. Codes use the letters A–Z without I and O, "
+        "Promo codes never contain «Ж». Codes use the letters A–Z without I and O, "
         "and the digits 2–9.",
     ),
     ("expired", "This promo code has expired."),

@@ -285,18 +285,18 @@ def test_cyrillic_o_reads_as_latin_o_which_codes_never_contain():
     with pytest.raises(CodeFormatError) as caught:
         codes.normalise("АВО2")
     assert caught.value.code == "not_found"
-    assert "'O'" in str(caught.value.message)
+    assert "«O»" in str(caught.value.message)
 
 
 @pytest.mark.parametrize(
     ("typed", "named"),
     [
-        ("ABCD-0FGH", ["'0'"]),
-        ("ABC1", ["'1'"]),
-        ("IOU2", ["'I'", "'O'"]),
-        ("ДЖЗ2", ["'Д'", "'Ж'", "'З'"]),
-        ("AB_CD", ["'_'"]),
-        ("AB.CD!", ["'!'", "'.'"]),
+        ("ABCD-0FGH", ["«0»"]),
+        ("ABC1", ["«1»"]),
+        ("IOU2", ["«I»", "«O»"]),
+        ("ДЖЗ2", ["«Д»", "«Ж»", "«З»"]),
+        ("AB_CD", ["«_»"]),
+        ("AB.CD!", ["«!»", "«.»"]),
     ],
 )
 def test_other_characters_are_refused_with_a_message_naming_them(typed, named):
@@ -310,6 +310,24 @@ def test_other_characters_are_refused_with_a_message_naming_them(typed, named):
     for char in named:
         assert message.count(char) == 1, message
     assert "A–Z" in message or "A-Z" in message
+
+
+def test_invisible_and_pasted_separators_are_ignored():
+    # given a code pasted with a narrow no-break space, a zero-width space, a soft hyphen,
+    # a minus sign, a BOM and a line break
+    pasted = "\ufeffABCD\u202fEFGH\u200b\u00ad\u2212JK\nL"
+
+    # when / then
+    assert codes.normalise(pasted) == "ABCDEFGHJKL"
+
+
+def test_imported_codes_may_use_every_latin_letter_and_digit():
+    # given a code made elsewhere, typed with a Cyrillic О and a dash
+    # when / then the looser imported form keeps O, 0, I and 1
+    assert codes.normalise("welc-ОМЕ10", imported=True) == "WELCOME10"
+    with pytest.raises(CodeFormatError) as caught:
+        codes.normalise("LETO!", imported=True)
+    assert "«!»" in str(caught.value.message)
 
 
 @pytest.mark.parametrize("typed", ["", "   ", " - - ", "\t"])

@@ -241,7 +241,7 @@ def test_foreign_characters_are_named_in_the_refusal(silver, store):
     # then
     message = str(validation.refusal.message)
     assert validation.refusal.code == "not_found"
-    for char in ("'0'", "'1'", "'I'", "'O'"):
+    for char in ("«0»", "«1»", "«I»", "«O»"):
         assert char in message
 
 
