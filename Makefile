@@ -95,13 +95,15 @@ run: setup
 	@echo
 	@$(PY) scripts/run_local.py
 
-# The fast tests go in parallel, then the browser and worker tests on their own. A part
-# with no tests (pytest exit code 5) is fine; the last lines give the combined count.
+# First, on their own: the browser and worker tests and the `serial` ones (threads tests
+# that need the database server's connections to themselves); then the fast tests in
+# parallel. A part with no tests (pytest exit code 5) is fine; the last lines give the
+# combined count.
 test: install
 	@mkdir -p $(REPORTS); rm -f $(REPORTS)/*.xml; status=0; \
-	$(PYTEST) -m "e2e or worker" --junitxml=$(REPORTS)/serial.xml $(PYTEST_ARGS); \
+	$(PYTEST) -m "e2e or worker or serial" --junitxml=$(REPORTS)/serial.xml $(PYTEST_ARGS); \
 	code=$$?; if [ $$code -ne 0 ] && [ $$code -ne 5 ]; then status=$$code; fi; \
-	$(PYTEST) -m "not e2e and not worker" -n $(TEST_WORKERS) \
+	$(PYTEST) -m "not e2e and not worker and not serial" -n $(TEST_WORKERS) \
 	  --junitxml=$(REPORTS)/parallel.xml $(PYTEST_ARGS); \
 	code=$$?; if [ $$code -ne 0 ] && [ $$code -ne 5 ]; then status=$$code; fi; \
 	$(PY) scripts/test_summary.py $(REPORTS)/*.xml || status=1; \

@@ -6,8 +6,11 @@ import datetime as dt
 from decimal import Decimal
 
 from django.db.models import F, QuerySet
+from django.utils import formats
+from django.utils.translation import gettext as _
 
 from loyalty import rules
+from loyalty.context_processors import currency_symbol
 from members.models import Member
 from promocodes import codes, errors
 from promocodes.models import CodeBatch, PromoCode
@@ -69,7 +72,14 @@ def code_refusal(
         return errors.CodeNotYours()
     if total is not None and total < batch.min_receipt:
         return errors.CodeMinReceipt(
-            errors.CodeMinReceipt.default_message, min_receipt=str(batch.min_receipt)
+            _("This promo code needs a receipt of at least %(amount)s %(symbol)s.")
+            % {
+                "amount": formats.number_format(
+                    batch.min_receipt, 2, use_l10n=True, force_grouping=True
+                ),
+                "symbol": currency_symbol(),
+            },
+            min_receipt=str(batch.min_receipt),
         )
     return None
 

@@ -85,7 +85,8 @@ class CheckoutRequestSerializer(serializers.Serializer):
         help_text=_(
             "Instead of `code`: the `reference` of one of the member's personal codes "
             "(GET /members/{card_number}/promocodes/) to apply rather than the one worth "
-            "most. 400 `reward_not_available` when it cannot be used on this receipt."
+            "most, or `none` to apply none of them. 400 `reward_not_available` when it "
+            "cannot be used on this receipt. A gift code never applies by itself."
         ),
     )
 

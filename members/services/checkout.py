@@ -32,6 +32,8 @@ from members.models import LedgerEntry, Member, Purchase
 from members.services.points import lot_open, lots_take
 
 MAX_TOTAL = Decimal("9999999999.99")
+# The `choice` that keeps the member's personal codes and offers for another receipt.
+NO_REWARD = "none"
 
 
 @dataclass(frozen=True)
@@ -161,16 +163,20 @@ def _choose(
         if not typed:
             raise NoRewardApplies()
         return typed[0]
+    if choice == NO_REWARD:
+        return None
     if choice:
         picked = [o for o in usable if o.reward.reference == choice]
         if not picked:
             raise NoRewardApplies()
         return picked[0]
-    if not usable:
-        return None
-    return max(
-        usable, key=lambda o: rules.reward_worth(o.reward, total=ctx.total, after_base=after_base)
-    )
+    # By itself, only a reward worth something on this receipt: a gift (worth 0 here) is
+    # used only when picked, so it is never spent without the member being handed it.
+    worth = {
+        id(o): rules.reward_worth(o.reward, total=ctx.total, after_base=after_base) for o in usable
+    }
+    best = max(usable, key=lambda o: worth[id(o)], default=None)
+    return best if best is not None and worth[id(best)] > 0 else None
 
 
 def _evaluate(

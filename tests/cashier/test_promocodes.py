@@ -300,7 +300,7 @@ REFUSALS = [
     ("expired", "This promo code has expired."),
     ("not_yet_valid", "This promo code is not valid yet."),
     ("inactive", "This promo code has been switched off."),
-    ("min_receipt", "The receipt is below this promo code's minimum."),
+    ("min_receipt", "This promo code needs a receipt of at least 5,000.00 ₽."),
     ("not_yours", "This promo code belongs to another member."),
     ("used_up", "This promo code has already been used."),
 ]

@@ -43,29 +43,52 @@ def log_in_and_find(page: Page, live_server, phone: str) -> None:
     page.locator("input[name=query]").press("Enter")
 
 
-def test_cashier_applies_the_members_personal_code(page: Page, live_server, store, demo_member):
-    # given the member has a personal 10% code
-    batch = factories.CodeBatchFactory(name="Персональная скидка 10%", is_personal=True)
-    code = factories.PromoCodeFactory(batch=batch, member=demo_member)
-    printed = codes.display(code.code)
+def test_cashier_applies_the_personal_code_picked_not_the_best_one(
+    page: Page, live_server, store, demo_member
+):
+    # given the member has two personal codes valid for the receipt: 10% off, and a
+    # fixed 500 ₽ off that is worth more, so the automatic choice would take it
+    weaker_batch = factories.CodeBatchFactory(name="Персональная скидка 10%", is_personal=True)
+    weaker = factories.PromoCodeFactory(batch=weaker_batch, member=demo_member)
+    better_batch = factories.CodeBatchFactory(
+        name="Персональная скидка 500 ₽",
+        is_personal=True,
+        reward_kind="fixed",
+        reward_value=Decimal("500"),
+    )
+    better = factories.PromoCodeFactory(batch=better_batch, member=demo_member)
+    printed = codes.display(weaker.code)
 
     # when the cashier logs in and finds the member
     log_in_and_find(page, live_server, "8 912 345-67-89")
 
-    # then the member's personal code is listed to pick from
+    # then both personal codes are listed to pick from, the automatic choice checked
     expect(page.locator("#member-name")).to_have_text("Ольга Кузнецова")
     personal = page.get_by_test_id("personal-codes")
     expect(personal).to_contain_text(printed)
     expect(personal).to_contain_text("Персональная скидка 10%")
+    expect(personal).to_contain_text(codes.display(better.code))
+    expect(personal).to_contain_text("Персональная скидка 500 ₽")
+    expect(personal.locator('input[name="choice"][value=""]')).to_be_checked()
 
-    # when the cashier types the receipt, picks the code and spends the most points
+    # when the cashier types the receipt and spends the most points, nothing picked yet
     page.locator("#id_receipt_number").fill("A-2001")
     page.locator("#id_total").press_sequentially("3000")
-    personal.locator(f'label[data-code="{code.code}"]').click()
-    expect(personal.locator(f'input[value="{code.code}"]')).to_be_checked()
     page.locator("#spend-max").click()
 
-    # then the breakdown shows the worked example with the code's discount, naming it
+    # then the breakdown applies the better code by itself
+    expect(amount(page, "reward")).to_have_text("−500,00 ₽")
+    expect(page.locator('[data-testid="breakdown"] tr[data-row="reward"] th')).to_have_text(
+        f"{codes.display(better.code)}: Персональная скидка 500 ₽"
+    )
+    expect(amount(page, "paid")).to_have_text("1 850,00 ₽")
+
+    # when the cashier picks the weaker 10% code instead
+    personal.locator(f'label[data-code="{weaker.code}"]').click()
+    expect(personal.locator(f'input[value="{weaker.code}"]')).to_be_checked()
+    page.locator("#spend-max").click()
+
+    # then the breakdown shows the worked example with the picked code's discount, naming it
     expect(amount(page, "reward")).to_have_text("−285,00 ₽")
     expect(page.locator('[data-testid="breakdown"] tr[data-row="reward"] th')).to_have_text(
         f"{printed}: Персональная скидка 10%"
@@ -78,7 +101,7 @@ def test_cashier_applies_the_members_personal_code(page: Page, live_server, stor
     # when the purchase is confirmed
     page.locator("button.button-confirm").click()
 
-    # then the printable receipt names the code on its discount line
+    # then the printable receipt names the picked code on its discount line
     expect(page).to_have_url(re.compile(r"/cashier/purchases/\d+/$"))
     expect(amount(page, "base-tier")).to_have_text("−150,00 ₽")
     expect(amount(page, "reward")).to_have_text("−285,00 ₽")
@@ -89,15 +112,21 @@ def test_cashier_applies_the_members_personal_code(page: Page, live_server, stor
     expect(page.get_by_test_id("points-balance")).to_have_text("41")
     page.screenshot(path="/tmp/cashier-promocode-receipt.png", full_page=True)
 
-    # and the code was used exactly once, for that purchase
+    # and the picked code was used exactly once, for that purchase; the better one not at all
     purchase = Purchase.objects.get()
     assert (purchase.receipt_number, purchase.code_discount, purchase.paid) == (
         "A-2001",
         Decimal("285.00"),
         Decimal("2065.00"),
     )
-    assert PromoCode.objects.get(pk=code.pk).uses == 1
-    assert Redemption.objects.get().purchase == purchase
+    redemption = Redemption.objects.get()
+    assert (redemption.code_id, redemption.purchase, redemption.discount) == (
+        weaker.pk,
+        purchase,
+        Decimal("285.00"),
+    )
+    assert PromoCode.objects.get(pk=weaker.pk).uses == 1
+    assert PromoCode.objects.get(pk=better.pk).uses == 0
 
 
 def test_a_code_typed_in_cyrillic_lower_case_is_checked_live(

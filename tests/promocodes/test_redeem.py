@@ -232,6 +232,7 @@ def test_min_receipt_message_names_the_minimum(silver, store):
     # then
     assert validation.refusal.code == "min_receipt"
     assert validation.refusal.params == {"min_receipt": "3000.01"}
+    assert str(validation.refusal.message) == ("Этому промокоду нужен чек не меньше 3\xa0000,01 ₽.")
 
 
 def test_foreign_characters_are_named_in_the_refusal(silver, store):
@@ -713,3 +714,33 @@ def test_validate_needs_no_store(silver):
     # then
     assert validation.is_valid
     assert validation.discount == Decimal("285.00")
+
+
+def test_choice_none_keeps_the_personal_codes(silver, personal_codes, store, actor):
+    # when the cashier chooses no code
+    result = commit(silver, "3000.00", store=store, actor=actor, points=0, choice="none")
+
+    # then no code applies and none is used
+    assert result.breakdown.code_discount == Decimal("0.00")
+    assert result.purchase.reward_reference == ""
+    assert not Redemption.objects.exists()
+    assert all(PromoCode.objects.get(pk=c.pk).uses == 0 for c in personal_codes.values())
+
+
+def test_a_gift_code_never_applies_by_itself(silver, store, actor):
+    # given the member's only personal code is a gift (worth no money on the receipt)
+    gift = code_of(
+        batch(is_personal=True, reward_kind="gift", reward_value=Decimal(0), gift_name="Зонт"),
+        member=silver,
+    )
+
+    # when a receipt is committed without a code or a pick
+    result = commit(silver, "3000.00", store=store, actor=actor, points=0)
+
+    # then the gift is offered but not used; picked, it applies
+    assert [o.reference for o in result.options] == [gift.code]
+    assert result.chosen is None
+    assert PromoCode.objects.get(pk=gift.pk).uses == 0
+    picked = commit(silver, "500.00", store=store, actor=actor, receipt="R-2", choice=gift.code)
+    assert picked.purchase.reward_reference == gift.code
+    assert PromoCode.objects.get(pk=gift.pk).uses == 1
