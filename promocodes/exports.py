@@ -14,6 +14,7 @@ from promocodes import codes
 from promocodes.models import CodeBatch, PromoCode
 
 CHUNK = 10_000
+XLSX_MAX_ROWS = 1_048_575  # an Excel sheet's 1,048,576 rows, less the header
 
 
 def header() -> list[str]:

@@ -9,7 +9,8 @@ import zipfile
 from decimal import Decimal
 
 from django import forms
-from django.utils import formats
+from django.db.models import F
+from django.utils import formats, timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from unfold.widgets import UnfoldAdminFileFieldWidget, UnfoldAdminTextareaWidget
@@ -18,7 +19,7 @@ from members.cards import CARD_LENGTH
 from members.models import Member
 from members.selectors import phone_normalise
 from promocodes import codes
-from promocodes.models import BatchRecipient, CodeBatch
+from promocodes.models import BatchRecipient, CodeBatch, PromoCode
 
 # A batch larger than this is almost certainly a typo (one zero too many).
 MAX_BATCH_COUNT = 10_000_000
@@ -73,6 +74,19 @@ def recipients_find(lines: list[str]) -> tuple[list[int], list[str]]:
                 wanted.pop(str(key), None)
     unknown += list(cards.values()) + list(phones.values())
     return list(found), unknown
+
+
+def live_codes_of_format(*, prefix: str, alphabet: str, length: int) -> int:
+    """Codes of other batches a guess in this format could hit: usable, in a batch that
+    has not ended."""
+    return PromoCode.objects.filter(
+        status=PromoCode.Status.ACTIVE,
+        uses__lt=F("max_uses"),
+        batch__prefix=prefix,
+        batch__alphabet=alphabet,
+        batch__length=length,
+        batch__valid_until__gt=timezone.now(),
+    ).count()
 
 
 class CodeBatchForm(forms.ModelForm):
@@ -326,7 +340,7 @@ class CodeBatchForm(forms.ModelForm):
         if not alphabet or not length or "prefix" in self.errors:
             return
         if len(prefix) + length > codes.MAX_CODE_LENGTH:
-            # Typed input longer than this is refused by codes.normalise().
+            # Longer codes would not fit a generated code's length limit.
             self.add_error(
                 "length",
                 forms.ValidationError(
@@ -339,19 +353,23 @@ class CodeBatchForm(forms.ModelForm):
                 ),
             )
             return
-        probability = codes.guess_probability(alphabet=alphabet, length=length, live_codes=count)
+        # A guess in this format can hit any live code of the same format, this batch's
+        # and the other batches' alike.
+        live = count + live_codes_of_format(prefix=prefix, alphabet=alphabet, length=length)
+        probability = codes.guess_probability(alphabet=alphabet, length=length, live_codes=live)
         if probability > codes.GUESS_PROBABILITY_MAX:
-            needed = codes.length_needed(alphabet=alphabet, live_codes=count)
+            needed = codes.length_needed(alphabet=alphabet, live_codes=live)
             self.add_error(
                 "length",
                 forms.ValidationError(
                     _(
-                        "Too easy to guess: with %(count)s codes one random guess in "
+                        "Too easy to guess: with %(count)s live codes of this format one "
+                        "random guess in "
                         "%(odds)s would hit a code (at most one in %(limit)s is allowed). "
                         "Use at least %(needed)d random characters."
                     )
                     % {
-                        "count": _number(count),
+                        "count": _number(live),
                         "odds": _number(max(1, round(1 / probability))),
                         "limit": _number(round(1 / codes.GUESS_PROBABILITY_MAX)),
                         "needed": needed,

@@ -193,6 +193,13 @@ class PromoCode(models.Model):
             models.Index(
                 fields=["member"], condition=Q(member__isnull=False), name="code_member_idx"
             ),
+            # The codes the expiry task may still mark, by batch: a finished batch whose
+            # codes are all marked or used up costs it nothing on later runs.
+            models.Index(
+                fields=["batch", "id"],
+                condition=Q(status="active", uses__lt=F("max_uses")),
+                name="code_usable_batch_idx",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -249,6 +256,7 @@ class Redemption(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(discount__gte=0), name="redemption_discount_gte_0"),
         ]
+        indexes = [models.Index(fields=["-created_at", "-id"], name="redemption_time_idx")]
 
     def __str__(self) -> str:
         return f"{self.code} → {self.purchase_id}"
@@ -297,6 +305,9 @@ class GenerationJob(models.Model):
     requested = models.PositiveIntegerField(_("codes requested"))
     generated = models.PositiveIntegerField(_("codes made"), default=0)
     collisions = models.PositiveIntegerField(_("collisions skipped"), default=0)
+    attempts = models.PositiveSmallIntegerField(
+        _("attempts"), default=0, help_text=_("Runs started, the resumed ones included.")
+    )
     error = models.TextField(_("error"), blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     started_at = models.DateTimeField(_("started"), null=True, blank=True)

@@ -277,6 +277,10 @@ def batch_generation_start(*, batch: CodeBatch, actor: Actor) -> GenerationJob:
     return job
 
 
+# Runs of one job (the first and the resumed ones) before it is given up as FAILED: a
+# job that keeps dying would otherwise be resumed every minute for ever.
+JOB_ATTEMPTS_MAX = 5
+
 # Chunks in a row that add no code before a job gives up: the batch's code space is
 # (nearly) used up, and drawing again would spin forever.
 STALLED_CHUNKS_MAX = 10
@@ -301,50 +305,71 @@ def generation_job_run(
         if job.status in (GenerationJob.Status.DONE, GenerationJob.Status.FAILED):
             return job
         now = timezone.now()
+        if job.attempts >= JOB_ATTEMPTS_MAX:
+            job.status = GenerationJob.Status.FAILED
+            job.finished_at = now
+            job.error = _stored(
+                _("Given up after %(attempts)s runs that did not finish. Last error: %(error)s"),
+                attempts=job.attempts,
+                error=job.error or "—",
+            )
+            job.save(update_fields=["status", "finished_at", "error"])
+            log.error("generation job given up", extra={"job": job_id})
+            return job
         GenerationJob.objects.filter(pk=job_id).update(
             status=GenerationJob.Status.RUNNING,
             started_at=job.started_at or now,
             heartbeat_at=now,
+            attempts=F("attempts") + 1,
         )
-        stalled = 0
-        while True:
-            with transaction.atomic():
-                job = (
-                    GenerationJob.objects.select_for_update().select_related("batch").get(pk=job_id)
-                )
-                wanted = min(chunk_size, job.requested - job.generated)
-                if wanted <= 0:
-                    job.status = GenerationJob.Status.DONE
-                    job.finished_at = job.heartbeat_at = timezone.now()
-                    job.save(update_fields=["status", "finished_at", "heartbeat_at"])
-                    log.info("generation job done", extra={"job": job_id})
-                    return job
-                made, collisions = _codes_insert(job.batch, wanted, random_bytes)
-                job.generated += made
-                job.collisions += collisions
-                job.heartbeat_at = timezone.now()
-                fields = ["generated", "collisions", "heartbeat_at"]
-                if made == 0 and collisions == 0:
-                    # A personal batch whose remaining recipients got their codes another
-                    # way (issued one by one) meanwhile: nothing is left to make.
-                    job.requested = job.generated
-                    fields.append("requested")
-                stalled = stalled + 1 if made == 0 and collisions else 0
-                if stalled >= STALLED_CHUNKS_MAX:
-                    job.status = GenerationJob.Status.FAILED
-                    job.finished_at = job.heartbeat_at
-                    job.error = _stored(
-                        _(
-                            "%(chunks)s chunks in a row made no new code: the batch's codes "
-                            "are too short for its count. Make them longer and generate again."
-                        ),
-                        chunks=stalled,
+        try:
+            stalled = 0
+            while True:
+                with transaction.atomic():
+                    job = (
+                        GenerationJob.objects.select_for_update()
+                        .select_related("batch")
+                        .get(pk=job_id)
                     )
-                    fields += ["status", "finished_at", "error"]
-                job.save(update_fields=fields)
-                if job.status == GenerationJob.Status.FAILED:
-                    log.error("generation job stalled", extra={"job": job_id})
-                    return job
+                    wanted = min(chunk_size, job.requested - job.generated)
+                    if wanted <= 0:
+                        job.status = GenerationJob.Status.DONE
+                        job.finished_at = job.heartbeat_at = timezone.now()
+                        job.save(update_fields=["status", "finished_at", "heartbeat_at"])
+                        log.info("generation job done", extra={"job": job_id})
+                        return job
+                    made, collisions = _codes_insert(job.batch, wanted, random_bytes)
+                    job.generated += made
+                    job.collisions += collisions
+                    job.heartbeat_at = timezone.now()
+                    fields = ["generated", "collisions", "heartbeat_at"]
+                    if made == 0 and collisions == 0:
+                        # A personal batch whose remaining recipients got their codes another
+                        # way (issued one by one) meanwhile: nothing is left to make.
+                        job.requested = job.generated
+                        fields.append("requested")
+                    stalled = stalled + 1 if made == 0 and collisions else 0
+                    if stalled >= STALLED_CHUNKS_MAX:
+                        job.status = GenerationJob.Status.FAILED
+                        job.finished_at = job.heartbeat_at
+                        job.error = _stored(
+                            _(
+                                "%(chunks)s chunks in a row made no new code: the batch's codes "
+                                "are too short for its count. Make them longer and generate again."
+                            ),
+                            chunks=stalled,
+                        )
+                        fields += ["status", "finished_at", "error"]
+                    job.save(update_fields=fields)
+                    if job.status == GenerationJob.Status.FAILED:
+                        log.error("generation job stalled", extra={"job": job_id})
+                        return job
+
+        except Exception as exc:
+            # Kept for staff on the job's page; the resume task runs the job again, and
+            # after JOB_ATTEMPTS_MAX runs it is given up as FAILED.
+            GenerationJob.objects.filter(pk=job_id).update(error=f"{type(exc).__name__}: {exc}")
+            raise
 
 
 class _job_lock:
@@ -471,10 +496,11 @@ def generation_jobs_resume(*, stale_after: dt.timedelta = dt.timedelta(minutes=2
 
 
 def promo_codes_expire(*, at: dt.datetime | None = None, batch_size: int = 50_000) -> int:
-    """Mark the active codes of batches past their window expired; returns how many.
+    """Mark the unused codes of batches past their window expired; returns how many.
 
-    Set-based, one short transaction per `batch_size` codes (keyset on id); running it
-    again marks nothing.
+    A used-up code stays as it is (it counts as redeemed, not expired). Set-based, one
+    short transaction per `batch_size` codes (keyset on id, through the partial index of
+    usable codes, so finished batches cost nothing); running it again marks nothing.
     """
     at = at or timezone.now()
     total = 0
@@ -484,7 +510,10 @@ def promo_codes_expire(*, at: dt.datetime | None = None, batch_size: int = 50_00
             with transaction.atomic():
                 ids = list(
                     PromoCode.objects.filter(
-                        batch=batch, status=PromoCode.Status.ACTIVE, id__gt=last_id
+                        batch=batch,
+                        status=PromoCode.Status.ACTIVE,
+                        uses__lt=F("max_uses"),
+                        id__gt=last_id,
                     )
                     .order_by("id")
                     .values_list("id", flat=True)[:batch_size]
@@ -492,7 +521,7 @@ def promo_codes_expire(*, at: dt.datetime | None = None, batch_size: int = 50_00
                 if not ids:
                     break
                 marked = PromoCode.objects.filter(
-                    id__in=ids, status=PromoCode.Status.ACTIVE
+                    id__in=ids, status=PromoCode.Status.ACTIVE, uses__lt=F("max_uses")
                 ).update(status=PromoCode.Status.EXPIRED)
                 CodeBatch.objects.filter(pk=batch.pk).update(
                     expired_count=F("expired_count") + marked

@@ -110,6 +110,16 @@ def batch_export_xlsx(request, batch_id: int):
     """The batch's codes as an XLSX workbook (written row by row to a temporary file)."""
     _require(request, EXPORT_PERMISSIONS)
     batch = get_object_or_404(CodeBatch, pk=batch_id)
+    if batch.codes.count() > exports.XLSX_MAX_ROWS:
+        messages.error(
+            request,
+            _(
+                "An Excel sheet holds at most %(max)s rows and this batch has more codes: "
+                "export it as CSV (Excel opens CSV files too)."
+            )
+            % {"max": f"{exports.XLSX_MAX_ROWS:,}".replace(",", "\u00a0")},
+        )
+        return HttpResponseRedirect(reverse("admin:promocodes_codebatch_change", args=[batch.pk]))
     log.info("codes exported", extra={"batch": batch.pk, "format": "xlsx", "user": request.user.pk})
     return FileResponse(
         exports.xlsx_file(batch),

@@ -55,14 +55,16 @@ def test_expire_marks_the_codes_of_batches_past_their_window(batches, batch_size
     # when the task runs (in slices of `batch_size` codes)
     marked = promo_codes_expire(batch_size=batch_size)
 
-    # then the five codes of the ended batch (the used one too) and the one left active
-    # in the batch that just ended are expired; the running batch is untouched
-    assert marked == 6
-    expected = {c.pk: "expired" for c in made["ended"] + made["just_ended"]}
+    # then the four unused codes of the ended batch and the one left active in the batch
+    # that just ended are expired; the used-up code stays as it is (it counts as
+    # redeemed, not expired); the running batch is untouched
+    assert marked == 5
+    expected = {c.pk: "expired" for c in made["ended"][:4] + made["just_ended"]}
+    expected[made["ended"][4].pk] = "active"
     expected.update({c.pk: "active" for c in made["running"]})
     assert statuses() == expected
     assert expired_counts() == {
-        by_name["ended"].pk: 5,
+        by_name["ended"].pk: 4,
         by_name["just_ended"].pk: 2,
         by_name["running"].pk: 0,
     }
@@ -89,9 +91,10 @@ def test_expiry_at_a_later_moment_includes_the_running_batch(batches):
     # when the task runs as of the day after tomorrow
     marked = promo_codes_expire(at=timezone.now() + dt.timedelta(days=2))
 
-    # then every active code is expired
-    assert marked == 9
-    assert set(statuses().values()) == {"expired"}
+    # then every unused code is expired (all but the used-up one)
+    assert marked == 8
+    assert list(statuses().values()).count("expired") == 9
+    assert PromoCode.objects.filter(status="active").get().uses == 1
     assert expired_counts()[by_name["running"].pk] == 3
 
 
@@ -113,4 +116,4 @@ def test_the_beat_task_runs_the_expiry(batches):
     marked = tasks.promo_codes_expire_task.apply().get()
 
     # then
-    assert marked == 6
+    assert marked == 5

@@ -320,6 +320,42 @@ def test_a_run_that_dies_mid_way_resumes_to_exactly_the_requested_count():
     assert first_codes <= set(assert_well_formed(batch, 450))
 
 
+def test_a_run_that_dies_records_its_error_and_counts_the_attempt():
+    # given a job whose run dies on its second chunk
+    batch = factories.CodeBatchFactory(count=300)
+    job = job_of(batch)
+
+    # when
+    with pytest.raises(Boom):
+        generation_job_run(job_id=job.pk, chunk_size=100, random_bytes=failing_on(2, fresh(3)))
+
+    # then staff see why, and the attempt is counted
+    job.refresh_from_db()
+    assert (job.status, job.generated, job.attempts) == ("running", 100, 1)
+    assert job.error.startswith("Boom")
+
+
+def test_a_job_that_keeps_dying_is_given_up_after_its_attempts():
+    # given a job that already started JOB_ATTEMPTS_MAX runs, none finished
+    from promocodes.services import JOB_ATTEMPTS_MAX
+
+    batch = factories.CodeBatchFactory(count=300)
+    job = job_of(batch)
+    GenerationJob.objects.filter(pk=job.pk).update(
+        attempts=JOB_ATTEMPTS_MAX, status="running", error="Boom: disk full"
+    )
+
+    # when the resume task runs it once more
+    given_up = generation_job_run(job_id=job.pk, random_bytes=never)
+
+    # then it is FAILED with the reason, and no code was made
+    assert given_up.status == "failed"
+    assert given_up.finished_at is not None
+    assert "Boom: disk full" in given_up.error
+    assert str(JOB_ATTEMPTS_MAX) in given_up.error
+    assert batch_codes(batch) == []
+
+
 def test_a_finished_job_is_not_run_again():
     # given a done job
     batch = factories.CodeBatchFactory(count=30)

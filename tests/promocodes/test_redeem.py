@@ -9,7 +9,7 @@ import pytest
 import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from loyalty.actors import Actor
 from members.errors import NoRewardApplies
@@ -226,8 +226,9 @@ def test_min_receipt_message_names_the_minimum(silver, store):
     # given
     text, total = _min_receipt(silver)
 
-    # when
-    validation = promo_code_validate(text=text, member=silver, total=total, store=store)
+    # when (in the program's default language)
+    with translation.override("ru"):
+        validation = promo_code_validate(text=text, member=silver, total=total, store=store)
 
     # then
     assert validation.refusal.code == "min_receipt"

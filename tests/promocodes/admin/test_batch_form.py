@@ -144,8 +144,9 @@ def test_guessable_format_names_the_minimum_length():
     # then
     assert errors == {
         "length": [
-            "Too easy to guess: with 1,000,000 codes one random guess in 34 would hit a code "
-            "(at most one in 100,000,000 is allowed). Use at least 10 random characters."
+            "Too easy to guess: with 1,000,000 live codes of this format one random guess in 34 "
+            "would hit a code (at most one in 100,000,000 is allowed). Use at least 10 random "
+            "characters."
         ]
     }
 
@@ -156,6 +157,20 @@ def test_guess_rule_counts_the_alphabet_size():
 
     assert errors["length"][0].endswith("Use at least 16 random characters.")
     assert CodeBatchForm(data=_data(count="1000000", alphabet="digits", length="16")).is_valid()
+
+
+def test_guess_rule_counts_the_live_codes_of_other_batches_of_the_format():
+    # given 200 live codes of the format QQ + 6 random characters in another batch, and
+    # a used-up one that no guess can use any more
+    other = factories.CodeBatchFactory(prefix="QQ", length=6, count=201)
+    factories.PromoCodeFactory.create_batch(200, batch=other)
+    factories.PromoCodeFactory(batch=other, uses=1)
+
+    # when a batch of 900 more codes of the same format is checked
+    errors = _errors(count="900", prefix="QQ", length="6")
+
+    # then the guess odds count the 1,100 live codes of the format, not the 900 alone
+    assert "with 1,100 live codes of this format" in errors["length"][0]
 
 
 def test_code_longer_than_typed_input_allows_is_refused():

@@ -91,6 +91,25 @@ def test_xlsx_export_opens_with_openpyxl(marketer_client, batch):
     ]
 
 
+def test_xlsx_export_of_more_codes_than_a_sheet_holds_points_to_csv(
+    marketer_client, batch, monkeypatch
+):
+    # given a sheet limit below the batch's size (a real one would need 1M+ codes)
+    from promocodes import exports
+
+    monkeypatch.setattr(exports, "XLSX_MAX_ROWS", batch.codes.count() - 1)
+
+    # when
+    response = marketer_client.get(_xlsx_url(batch), follow=True)
+
+    # then the batch page says why and which format to use instead, and no file is sent
+    assert response.redirect_chain[-1][0] == reverse(
+        "admin:promocodes_codebatch_change", args=[batch.pk]
+    )
+    assert "export it as CSV" in response.content.decode()
+    assert response["Content-Type"].startswith("text/html")
+
+
 def test_batch_page_offers_export_buttons_that_lead_to_the_files(marketer_client, batch):
     # given the batch page
     page = marketer_client.get(reverse("admin:promocodes_codebatch_change", args=[batch.pk]))
