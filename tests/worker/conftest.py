@@ -121,14 +121,8 @@ def _queue_delete(worker: Worker) -> None:
         sys.stderr.write(f"could not delete the test queue {worker.queue}: {exc}\n")
 
 
-@pytest.fixture(scope="module")
-def celery_worker(django_db_setup, tmp_path_factory):
-    """A started Celery worker on a queue of its own; stopped after the module, even on
-    failure."""
-    database_url = _database_url()
-    broker_url = _broker_url()
-    queue = f"loyalty-test-{uuid.uuid4().hex[:12]}"
-    log = tmp_path_factory.mktemp("celery") / "worker.log"
+def worker_start(*, queue: str, name: str, broker_url: str, database_url: str, log) -> Worker:
+    """A Celery worker subprocess consuming `queue`, ready to take tasks."""
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "loyalty.test_settings",
@@ -140,7 +134,7 @@ def celery_worker(django_db_setup, tmp_path_factory):
     command = [
         sys.executable, "-m", "celery", "-A", "loyalty", "worker",
         "--pool=solo", "--concurrency=1", "--loglevel=INFO",
-        "-Q", queue, "-n", f"{queue}@%h",
+        "-Q", queue, "-n", name,
         "--without-gossip", "--without-mingle", "--without-heartbeat",
     ]  # fmt: skip
     with log.open("w") as out:
@@ -150,6 +144,24 @@ def celery_worker(django_db_setup, tmp_path_factory):
     worker = Worker(queue=queue, broker_url=broker_url, log=log, process=process)
     try:
         _wait_ready(worker)
+    except BaseException:
+        _stop(worker)
+        raise
+    return worker
+
+
+@pytest.fixture(scope="module")
+def celery_worker(django_db_setup, tmp_path_factory):
+    """A started Celery worker on a queue of its own; stopped after the module, even on
+    failure."""
+    database_url = _database_url()
+    broker_url = _broker_url()
+    queue = f"loyalty-test-{uuid.uuid4().hex[:12]}"
+    log = tmp_path_factory.mktemp("celery") / "worker.log"
+    worker = worker_start(
+        queue=queue, name=f"{queue}@%h", broker_url=broker_url, database_url=database_url, log=log
+    )
+    try:
         yield worker
     finally:
         _stop(worker)

@@ -12,14 +12,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import subprocess
-import sys
 import time
 import uuid
 
 import pytest
-from django.conf import settings
 from django.db import connection
 
 from loyalty.actors import Actor
@@ -33,7 +29,7 @@ from tests.worker.conftest import (
     _database_url,
     _queue_delete,
     _stop,
-    _wait_ready,
+    worker_start,
 )
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
@@ -47,33 +43,15 @@ DONE_TIMEOUT = 600
 POLL = 0.05
 
 
-def worker_start(*, queue: str, broker_url: str, database_url: str, log) -> Worker:
-    """A Celery worker subprocess on `queue`, as tests/worker/conftest.py starts one."""
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "loyalty.test_settings",
-        "LOYALTY_TESTING": "1",
-        "DATABASE_URL": database_url,
-        "CELERY_BROKER_URL": broker_url,
-        "CELERY_TASK_ALWAYS_EAGER": "false",
-    }
-    command = [
-        sys.executable, "-m", "celery", "-A", "loyalty", "worker",
-        "--pool=solo", "--concurrency=1", "--loglevel=INFO",
-        "-Q", queue, "-n", f"{queue}-{uuid.uuid4().hex[:6]}@%h",
-        "--without-gossip", "--without-mingle", "--without-heartbeat",
-    ]  # fmt: skip
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            command, cwd=settings.BASE_DIR, env=env, stdout=out, stderr=subprocess.STDOUT
-        )
-    worker = Worker(queue=queue, broker_url=broker_url, log=log, process=process)
-    try:
-        _wait_ready(worker)
-    except BaseException:
-        _stop(worker)
-        raise
-    return worker
+def worker_new(*, queue: str, broker_url: str, database_url: str, log) -> Worker:
+    """One more worker on `queue` (a distinct node name: the killed one may linger)."""
+    return worker_start(
+        queue=queue,
+        name=f"{queue}-{uuid.uuid4().hex[:6]}@%h",
+        broker_url=broker_url,
+        database_url=database_url,
+        log=log,
+    )
 
 
 def poll(what: str, check, *, timeout: float, worker: Worker | None = None):
@@ -143,9 +121,7 @@ def workers(django_db_setup, tmp_path):
 
     def start() -> Worker:
         log = tmp_path / f"worker-{len(started) + 1}.log"
-        worker = worker_start(
-            queue=queue, broker_url=broker_url, database_url=database_url, log=log
-        )
+        worker = worker_new(queue=queue, broker_url=broker_url, database_url=database_url, log=log)
         started.append(worker)
         return worker
 
