@@ -11,29 +11,10 @@ from members.models import Channel, LedgerEntry, Purchase
 from members.services import checkout_commit
 from members.services.points import ledger_sum
 from tests import factories
+from tests.cashier.desk import confirm, evaluate, receipt, rows_of
 from tests.cashier.html import amounts
 
 pytestmark = pytest.mark.django_db
-
-
-def receipt(shop, **overrides):
-    data = {"store": shop.pk, "receipt_number": "R-1", "total": "3000.00", "points_to_spend": ""}
-    data.update(overrides)
-    return data
-
-
-def confirm(client, member, data):
-    return client.post(reverse("cashier:member", args=[member.card_number]), data)
-
-
-def evaluate(client, member, data):
-    return client.post(
-        reverse("cashier:evaluate", args=[member.card_number]), data, headers={"HX-Request": "true"}
-    )
-
-
-def rows_of(response) -> dict:
-    return {row.key: row.amount for row in response.context["rows"]}
 
 
 def assert_nothing_recorded(member, balance=500):

@@ -17,6 +17,7 @@ from members.services.points import ledger_sum
 from promocodes import codes
 from promocodes.models import PromoCode, Redemption
 from tests import factories
+from tests.cashier.desk import confirm, evaluate, receipt, rows_of
 from tests.cashier.html import amounts
 
 pytestmark = pytest.mark.django_db
@@ -61,39 +62,12 @@ def personal_batch():
     )
 
 
-def receipt(shop, **overrides):
-    data = {
-        "store": shop.pk,
-        "receipt_number": "R-1",
-        "total": "3000.00",
-        "points_to_spend": "",
-        "code": "",
-        "choice": "",
-    }
-    data.update(overrides)
-    return data
-
-
-def confirm(client, member, data):
-    return client.post(reverse("cashier:member", args=[member.card_number]), data)
-
-
-def evaluate(client, member, data):
-    return client.post(
-        reverse("cashier:evaluate", args=[member.card_number]), data, headers={"HX-Request": "true"}
-    )
-
-
 def code_check(client, member, data):
     return client.post(
         reverse("cashier:code_check", args=[member.card_number]),
         data,
         headers={"HX-Request": "true"},
     )
-
-
-def rows_of(response) -> dict:
-    return {row.key: row.amount for row in response.context["rows"]}
 
 
 def state(code) -> tuple[int, int]:
