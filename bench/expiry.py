@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from django.db import connection, transaction
 from django.utils import timezone
 
+from bench import memory
 from bench.checks import Invariants, invariants
 from bench.data import MEMBER_TABLES, Generated, members_generate
 from bench.database import database_clone, database_drop, database_use, settle
@@ -52,9 +53,7 @@ class Run:
 
     @property
     def rss_growth(self) -> int | None:
-        if self.rss_before is None or self.rss_peak is None:
-            return None
-        return self.rss_peak - self.rss_before
+        return memory.growth(self.rss_before, self.rss_peak)
 
 
 @dataclass(frozen=True)

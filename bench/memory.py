@@ -73,6 +73,11 @@ class PeakRss:
 
     @property
     def growth(self) -> int | None:
-        if self.before is None or self.peak is None:
-            return None
-        return self.peak - self.before
+        return growth(self.before, self.peak)
+
+
+def growth(before: int | None, peak: int | None) -> int | None:
+    """Bytes the process grew by, or None where RSS cannot be read."""
+    if before is None or peak is None:
+        return None
+    return peak - before

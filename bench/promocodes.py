@@ -31,6 +31,7 @@ from decimal import Decimal
 from django.db import connection, transaction
 from django.utils import timezone
 
+from bench import memory
 from bench.database import settle
 from bench.memory import PeakRss
 from promocodes import codes
@@ -54,9 +55,7 @@ class Measured:
 
     @property
     def rss_growth(self) -> int | None:
-        if self.rss_before is None or self.rss_peak is None:
-            return None
-        return self.rss_peak - self.rss_before
+        return memory.growth(self.rss_before, self.rss_peak)
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,10 @@ import os
 
 import pytest
 
+from loyalty.actors import Actor
+from members.services import points_grant
+from tests import factories
+
 # Playwright's sync API runs an event loop in the test thread; Django would refuse ORM
 # calls from it (SynchronousOnlyOperation) although they are plain synchronous calls.
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
@@ -37,3 +41,13 @@ def browser_context_args(browser_context_args):
         "timezone_id": "Europe/Moscow",
         "viewport": {"width": 1024, "height": 768},
     }
+
+
+@pytest.fixture
+def demo_member(tiers):
+    """Like a demo member: Russian name and phone, Silver, 500 points."""
+    member = factories.MemberFactory(
+        tier=tiers["Silver"], first_name="Ольга", last_name="Кузнецова", phone="+79123456789"
+    )
+    points_grant(member=member, amount=500, reason="demo", actor=Actor.for_task("test"))
+    return member

@@ -4,32 +4,15 @@ from decimal import Decimal
 import pytest
 from playwright.sync_api import Page, expect
 
-from loyalty.actors import Actor
 from loyalty.defaults import CASHIER
 from members.models import Purchase
-from members.services import points_grant
 from promocodes import codes
 from promocodes.models import PromoCode, Redemption
 from tests import factories
 from tests.cashier.test_promocodes import as_typed_on_a_russian_keyboard, lookalike_code
+from tests.e2e.desk import PASSWORD, amount
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-PASSWORD = "correct-horse-battery"
-
-
-@pytest.fixture
-def demo_member(tiers):
-    """Like a demo member: Russian name and phone, Silver, 500 points."""
-    member = factories.MemberFactory(
-        tier=tiers["Silver"], first_name="Ольга", last_name="Кузнецова", phone="+79123456789"
-    )
-    points_grant(member=member, amount=500, reason="demo", actor=Actor.for_task("test"))
-    return member
-
-
-def amount(page: Page, row: str):
-    return page.locator(f'[data-testid="breakdown"] tr[data-row="{row}"] td.amount')
 
 
 def log_in_and_find(page: Page, live_server, phone: str) -> None:
