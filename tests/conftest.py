@@ -5,8 +5,10 @@ import os
 import pytest
 from django.contrib.auth.models import Group, Permission
 
+from loyalty.actors import Actor
 from loyalty.defaults import CASHIER, MARKETING, groups_ensure, program_defaults_ensure
 from loyalty.models import BeneficiaryCategory, ProgramSettings, Tier
+from members.services import points_grant
 from tests import factories
 
 
@@ -39,6 +41,15 @@ def tiers(program) -> dict[str, Tier]:
     """The default tiers by their English name: Base, Silver, Gold, Platinum."""
     ordered = list(Tier.objects.order_by("threshold"))
     return dict(zip(["Base", "Silver", "Gold", "Platinum"], ordered, strict=True))
+
+
+@pytest.fixture
+def silver_member_with_500(tiers):
+    """PRODUCT.md's worked example: a Silver member (5%, earns 2%) with 500 points."""
+    member = factories.MemberFactory(tier=tiers["Silver"])
+    points_grant(member=member, amount=500, reason="test", actor=Actor.for_task("test"))
+    member.refresh_from_db()
+    return member
 
 
 @pytest.fixture

@@ -4,10 +4,6 @@ points (PRODUCT.md's worked example), and a committed purchase."""
 import pytest
 from rest_framework.test import APIClient
 
-from loyalty.actors import Actor
-from members.services import points_grant
-from tests import factories
-
 
 def client_with_key(key: str | None) -> APIClient:
     client = APIClient()
@@ -22,11 +18,8 @@ def api(partner_key) -> APIClient:
 
 
 @pytest.fixture
-def silver_member(tiers):
-    member = factories.MemberFactory(tier=tiers["Silver"])
-    points_grant(member=member, amount=500, reason="test", actor=Actor.for_task("test"))
-    member.refresh_from_db()
-    return member
+def silver_member(silver_member_with_500):
+    return silver_member_with_500
 
 
 @pytest.fixture

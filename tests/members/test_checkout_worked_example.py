@@ -1,20 +1,9 @@
 from decimal import Decimal
 
-import pytest
-
 from loyalty.actors import Actor
 from members.models import Channel, LedgerEntry
-from members.services import checkout_commit, checkout_evaluate, points_grant
+from members.services import checkout_commit, checkout_evaluate
 from members.services.points import ledger_sum
-from tests import factories
-
-
-@pytest.fixture
-def silver_member_with_500(tiers):
-    member = factories.MemberFactory(tier=tiers["Silver"])
-    points_grant(member=member, amount=500, reason="test", actor=Actor.for_task("test"))
-    member.refresh_from_db()
-    return member
 
 
 def test_worked_example_without_code_through_the_service(silver_member_with_500, store, cashier):

@@ -14,12 +14,13 @@ from django.utils import timezone, translation
 from loyalty.actors import Actor
 from members.errors import NoRewardApplies
 from members.models import Channel, LedgerEntry, Member, PointsLot, Purchase
-from members.services import checkout_commit, checkout_evaluate, points_grant
+from members.services import checkout_evaluate, points_grant
 from promocodes import codes, errors, selectors
 from promocodes.models import CodeBatch, PromoCode, Redemption
 from promocodes.services import promo_code_validate
 from tests import factories
 from tests.members.conftest import assert_ledger_holds
+from tests.promocodes import checkout as promo_checkout
 
 CODE_TABLE = f'"{PromoCode._meta.db_table}"'
 
@@ -46,16 +47,9 @@ def code_of(batch_=None, **kwargs) -> PromoCode:
     return factories.PromoCodeFactory(batch=batch_ or batch(), **kwargs)
 
 
-def commit(member, total, *, store, actor, receipt="R-1", points=None, **kwargs):
-    return checkout_commit(
-        member=member,
-        store=store,
-        receipt_number=receipt,
-        total=total,
-        points_to_spend=points,
-        actor=actor,
-        **kwargs,
-    )
+def commit(member, total, *, points=None, **kwargs):
+    """As tests.promocodes.checkout.commit, spending every point allowed by default."""
+    return promo_checkout.commit(member, total, points=points, **kwargs)
 
 
 def world() -> dict:

@@ -11,28 +11,17 @@ from django.utils import timezone
 from loyalty.actors import Actor
 from members.errors import RefundNotAllowed
 from members.models import Channel, LedgerEntry, PointsLot
-from members.services import checkout_commit, purchase_refund
+from members.services import purchase_refund
 from promocodes.models import PromoCode, Redemption
 from promocodes.services import promo_code_rollback
 from tests import factories
 from tests.members.conftest import assert_ledger_holds
+from tests.promocodes.checkout import commit
 
 
 @pytest.fixture
 def actor(cashier) -> Actor:
     return Actor.for_user(cashier, Channel.CASHIER)
-
-
-def commit(member, total, *, store, actor, receipt="R-1", points=0, **kwargs):
-    return checkout_commit(
-        member=member,
-        store=store,
-        receipt_number=receipt,
-        total=total,
-        points_to_spend=points,
-        actor=actor,
-        **kwargs,
-    )
 
 
 def code_state(code: PromoCode) -> tuple[int, str]:
