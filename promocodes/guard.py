@@ -8,12 +8,15 @@ with TooManyGuesses until the window ends, and every refusal is logged.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from django.conf import settings
 from django.core.cache import cache
 
-from promocodes import errors
+from promocodes import codes, errors
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +28,30 @@ def _key(guesser: str) -> str:
     return f"promocodes:guesses:{guesser}"
 
 
+def _seen_key(guesser: str, text: str) -> str:
+    try:
+        canonical = codes.normalise(text)
+    except codes.CodeFormatError:
+        canonical = text.strip().upper()
+    digest = hashlib.sha256(f"{guesser}\n{canonical}".encode()).hexdigest()[:32]
+    return f"promocodes:guessed:{digest}"
+
+
+@contextmanager
+def guessing(guesser: str, code: str, *, once_per_text: bool = False) -> Iterator[None]:
+    """Around a checkout with a typed `code`: refuse a guesser that failed too often
+    lately, and count the CodeRefused the block raises. Without a code: nothing."""
+    if not code:
+        yield
+        return
+    guesses_check(guesser)
+    try:
+        yield
+    except errors.CodeRefused as refusal:
+        guess_failed(guesser, refusal, once_for=code if once_per_text else "")
+        raise
+
+
 def guesses_check(guesser: str) -> None:
     """Raise TooManyGuesses when `guesser` has failed too often lately."""
     failures = cache.get(_key(guesser), 0)
@@ -33,9 +60,18 @@ def guesses_check(guesser: str) -> None:
         raise errors.TooManyGuesses(retry_after=settings.PROMO_CODE_GUESS_WINDOW)
 
 
-def guess_failed(guesser: str, refusal: errors.CodeRefused) -> None:
-    """Count a refusal against `guesser` if it is one a guesser learns from."""
+def guess_failed(guesser: str, refusal: errors.CodeRefused, *, once_for: str = "") -> None:
+    """Count a refusal against `guesser` if it is one a guesser learns from.
+
+    `once_for`: the typed text, counted once per window however often it is looked up
+    again (the desk looks up what the cashier typed for the live check, the breakdown
+    and the confirm: one mistyped code must not count three times).
+    """
     if refusal.code not in GUESS_REFUSALS:
+        return
+    if once_for and not cache.add(
+        _seen_key(guesser, once_for), 1, timeout=settings.PROMO_CODE_GUESS_WINDOW
+    ):
         return
     key = _key(guesser)
     # add() then incr() is atomic on Redis and within one process on locmem; the window

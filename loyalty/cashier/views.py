@@ -6,14 +6,11 @@ selectors.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
-from django.core.cache import cache
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
@@ -30,8 +27,7 @@ from members.errors import BadCardNumber, MemberNotFound
 from members.models import Channel, Member, Purchase, Refund
 from members.services import checkout_commit, checkout_evaluate, purchase_refund
 from members.services.checkout import breakdown_of
-from promocodes import codes, guard
-from promocodes.errors import CodeRefused
+from promocodes import guard
 from promocodes.models import PromoCode
 from promocodes.selectors import member_codes_usable
 from promocodes.services import Validation, promo_code_validate
@@ -157,34 +153,10 @@ def _guesser(request) -> str:
     return f"user:{request.user.pk}"
 
 
-def _code_refused(guesser: str, text: str, refusal: CodeRefused) -> None:
-    """Count a refused typed code against the desk user, once per text.
-
-    The live check, the breakdown and the confirm each look up the same typed text: a
-    guesser learns nothing from the second look, and one mistyped code must not count
-    three times against a cashier.
-    """
-    if refusal.code not in guard.GUESS_REFUSALS:
-        return
-    try:
-        canonical = codes.normalise(text)
-    except codes.CodeFormatError:
-        canonical = text.strip().upper()
-    digest = hashlib.sha256(f"{guesser}\n{canonical}".encode()).hexdigest()[:32]
-    if cache.add(f"cashier:code-refused:{digest}", 1, timeout=settings.PROMO_CODE_GUESS_WINDOW):
-        guard.guess_failed(guesser, refusal)
-
-
 def _checkout(*, service, guesser: str, code: str, **kwargs):
     """checkout_evaluate or checkout_commit; a typed code passes the guessing guard."""
-    if code:
-        guard.guesses_check(guesser)
-    try:
+    with guard.guessing(guesser, code, once_per_text=True):
         return service(code=code, **kwargs)
-    except CodeRefused as refusal:
-        if code:
-            _code_refused(guesser, code, refusal)
-        raise
 
 
 def _code_validate(*, guesser: str, text: str, **kwargs) -> Validation:
@@ -192,7 +164,7 @@ def _code_validate(*, guesser: str, text: str, **kwargs) -> Validation:
     guard.guesses_check(guesser)
     validation = promo_code_validate(text=text, **kwargs)
     if validation.refusal is not None:
-        _code_refused(guesser, text, validation.refusal)
+        guard.guess_failed(guesser, validation.refusal, once_for=text)
     return validation
 
 

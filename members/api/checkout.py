@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from decimal import Decimal
 
 from django.utils.text import format_lazy
@@ -26,7 +24,6 @@ from members.errors import ReceiptConflict
 from members.models import Member
 from members.services import CheckoutResult, checkout_commit, checkout_evaluate
 from promocodes import guard
-from promocodes.errors import CodeRefused
 
 TAG = "Checkout"
 POINTS_MAX_INPUT = 1_000_000_000
@@ -394,22 +391,6 @@ CODE_DESCRIPTION = _(
 )
 
 
-@contextmanager
-def code_guessing_guarded(request, code: str) -> Iterator[None]:
-    """Refuse a key that has guessed too many codes lately, and count this request's
-    refusal against it (promocodes.guard). Requests without a code pass untouched."""
-    if not code:
-        yield
-        return
-    who = guesser(request)
-    guard.guesses_check(who)
-    try:
-        yield
-    except CodeRefused as refusal:
-        guard.guess_failed(who, refusal)
-        raise
-
-
 class CheckoutView(RetryAfterMixin, APIView):
     required_scope = Partner.Scope.CHECKOUT
     request_serializer = CheckoutRequestSerializer
@@ -450,7 +431,7 @@ class CheckoutEvaluateView(CheckoutView):
     )
     def post(self, request):
         data = self.cleaned(request)
-        with code_guessing_guarded(request, data["code"]):
+        with guard.guessing(guesser(request), data["code"]):
             result = checkout_evaluate(
                 member=data["member"],
                 store=data["store_obj"],
@@ -550,7 +531,7 @@ class CheckoutCommitView(CheckoutView):
 
     def commit(self, request) -> Response:
         data = self.cleaned(request)
-        with code_guessing_guarded(request, data["code"]):
+        with guard.guessing(guesser(request), data["code"]):
             result = checkout_commit(
                 member=data["member"],
                 store=data["store_obj"],
