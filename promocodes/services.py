@@ -140,7 +140,7 @@ def promo_code_rollback(*, purchase: Purchase, actor: Actor, at: dt.datetime | N
     ):
         return False  # a concurrent rollback won
     code = redemption.code
-    returned = _still_valid(code, at) and bool(
+    returned = _still_valid(code, member=purchase.member, at=at) and bool(
         PromoCode.objects.filter(pk=code.pk, uses__gt=0).update(uses=F("uses") - 1)
     )
     if returned:
@@ -176,13 +176,10 @@ def _stored(message: str, **params) -> str:
         return str(message) % params if params else str(message)
 
 
-def _still_valid(code: PromoCode, at: dt.datetime) -> bool:
-    batch = code.batch
-    return (
-        batch.is_active
-        and code.status == PromoCode.Status.ACTIVE
-        and batch.valid_from <= at < batch.valid_until
-    )
+def _still_valid(code: PromoCode, *, member: Member, at: dt.datetime) -> bool:
+    """Usable by `member` at `at` but for its uses: a code a rollback may give back."""
+    refusal = selectors.code_refusal(code, member=member, total=None, at=at)
+    return refusal is None or refusal.code == errors.CodeUsedUp.code
 
 
 # --- Personal codes ---------------------------------------------------------------------
