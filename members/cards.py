@@ -23,6 +23,12 @@ def card_number_generate() -> str:
     return body + ean13_check_digit(body)
 
 
+def card_number_clean(value: str) -> str:
+    """A card number as printed or typed, without its spaces and dashes:
+    "2 712345 678903" and "2712-3456-78903" are the same card."""
+    return "".join(value.split()).replace("-", "")
+
+
 def card_number_is_valid(value: str) -> bool:
     return (
         len(value) == CARD_LENGTH

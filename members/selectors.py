@@ -24,7 +24,7 @@ from phonenumbers import NumberParseException
 
 from loyalty import rules
 from loyalty.models import ProgramSettings, Store, Tier
-from members.cards import CARD_LENGTH, card_number_is_valid
+from members.cards import CARD_LENGTH, card_number_clean, card_number_is_valid
 from members.errors import BadCardNumber, MemberNotFound, StoreNotFound
 from members.models import Member, PointsLot, Purchase
 
@@ -59,7 +59,7 @@ def member_find(query: str) -> Member:
     typo rather than looked up. Anything else is read as a phone number.
     """
     raw = "".join(query.split())
-    digits = raw.replace("-", "")
+    digits = card_number_clean(raw)
     qs = Member.objects.select_related("tier", "beneficiary_category")
     if len(digits) == CARD_LENGTH and digits.isdigit():
         if not card_number_is_valid(digits):

@@ -25,7 +25,7 @@ from unfold.decorators import action, display
 
 from loyalty.actors import Actor
 from loyalty.admin_base import LINK_CLASSES, ReadOnlyModelAdmin
-from members.cards import CARD_LENGTH
+from members.cards import CARD_LENGTH, card_number_clean
 from members.models import Channel, Member
 from promocodes import codes, views
 from promocodes.forms import FORMAT_FIELDS, CodeBatchForm
@@ -62,7 +62,7 @@ def code_search(queryset, search_term: str, *, code_path: str, member_path: str)
     if not term:
         return queryset, False
     condition = Q()
-    digits = "".join(term.split()).replace("-", "")
+    digits = card_number_clean(term)
     if len(digits) == CARD_LENGTH and digits.isdigit():
         member_ids = list(Member.objects.filter(card_number=digits).values_list("pk", flat=True))
         if member_ids:

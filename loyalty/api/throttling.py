@@ -11,6 +11,7 @@ from rest_framework.request import Request
 from rest_framework.throttling import SimpleRateThrottle
 
 from loyalty.errors import DomainError
+from members.cards import card_number_clean
 
 
 class PartnerKeyThrottle(SimpleRateThrottle):
@@ -43,8 +44,7 @@ class MemberThrottle(SimpleRateThrottle):
             card_number = request.data.get("card_number")
         if not isinstance(card_number, str):
             return None
-        # As typed or printed: "2 712345 678903" and "2712-3456-78903" are one card.
-        ident = "".join(card_number.split()).replace("-", "")
+        ident = card_number_clean(card_number)
         if not (ident.isascii() and ident.isdigit() and len(ident) <= 32):
             return None  # not a card number: refused as bad_card_number, no member to guard
         return self.cache_format % {"scope": self.scope, "ident": ident}

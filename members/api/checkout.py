@@ -20,6 +20,7 @@ from loyalty.api.throttling import RetryAfterMixin, guesser
 from loyalty.models import Partner, ProgramSettings
 from members import selectors
 from members.api.members import NextTierSerializer, TierSerializer, next_tier_data
+from members.cards import card_number_clean
 from members.errors import ReceiptConflict
 from members.models import Member
 from members.services import CheckoutResult, checkout_commit, checkout_evaluate
@@ -91,8 +92,7 @@ class CheckoutRequestSerializer(serializers.Serializer):
         ref_name = "Checkout"
 
     def validate_card_number(self, value: str) -> str:
-        # As printed or typed: "2 712345 678903" and "2712-3456-78903" are the same card.
-        return "".join(value.split()).replace("-", "")
+        return card_number_clean(value)
 
     def validate(self, attrs: dict) -> dict:
         if attrs.get("code") and attrs.get("choice"):

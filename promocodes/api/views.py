@@ -26,6 +26,7 @@ from loyalty.api.schema import errors_common
 from loyalty.api.throttling import MemberThrottle, RetryAfterMixin, guesser
 from loyalty.models import Partner
 from members import selectors as member_selectors
+from members.cards import card_number_clean
 from members.models import Member
 from promocodes import codes, errors, guard, selectors
 from promocodes.models import CodeBatch, PromoCode
@@ -43,11 +44,6 @@ CODE_STATUSES = [
     ("inactive", _("Switched off by marketing")),
 ]
 THROTTLES = [*APIView.throttle_classes, MemberThrottle]
-
-
-def card_number_clean(value: str) -> str:
-    # As printed or typed: "2 712345 678903" and "2712-3456-78903" are the same card.
-    return "".join(value.split()).replace("-", "")
 
 
 # --- Serializers -----------------------------------------------------------------------
