@@ -17,6 +17,7 @@ class Actor:
     user: AbstractBaseUser | None = None
     partner: Partner | None = None
     task: str = ""
+    member_card: str = ""  # the member acting on their own (an unsubscribe link, an SMS)
 
     @classmethod
     def for_user(cls, user, channel: str) -> Actor:
@@ -30,6 +31,10 @@ class Actor:
     def for_task(cls, name: str) -> Actor:
         return cls(channel="system", task=name)
 
+    @classmethod
+    def for_member(cls, member) -> Actor:
+        return cls(channel="system", member_card=member.card_number)
+
     @property
     def label(self) -> str:
         if self.user is not None:
@@ -38,4 +43,6 @@ class Actor:
             return f"partner:{self.partner.pk}"
         if self.task:
             return f"task:{self.task}"
+        if self.member_card:
+            return f"member:{self.member_card}"
         return self.channel

@@ -67,6 +67,15 @@ GROUP_PERMISSIONS = {
         "campaigns.view_campaign",
         "campaigns.add_campaign",
         "campaigns.change_campaign",
+        # Messages: templates are written here; the outbox and surveys only read, and a
+        # failed message may be sent again.
+        "messaging.view_messagetemplate",
+        "messaging.add_messagetemplate",
+        "messaging.change_messagetemplate",
+        "messaging.view_message",
+        "messaging.resend_message",
+        "messaging.view_survey",
+        "messaging.view_pushdevice",
     ],
     CASHIER: [
         "loyalty.use_cashier_desk",

@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "members",
     "campaigns",
     "promocodes",
+    "messaging",
 ]
 
 MIDDLEWARE = [
@@ -162,6 +163,10 @@ WHITENOISE_USE_FINDERS = DEBUG or TESTING
 # --- E-mail ---------------------------------------------------------------------------
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
+# An ESP through django-anymail instead of SMTP: EMAIL_BACKEND=anymail.backends.<esp>.EmailBackend
+# and its credentials as JSON in ANYMAIL, e.g. {"MAILGUN_API_KEY": "..."}.
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default=EMAIL_CONFIG["EMAIL_BACKEND"])
+ANYMAIL = env.json("ANYMAIL", default={})
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="loyalty@localhost")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
@@ -179,6 +184,40 @@ LOYALTY_POINT_VALUE = Decimal("1.00")
 # before being refused (promocodes.guard).
 PROMO_CODE_GUESS_LIMIT = env.int("PROMO_CODE_GUESS_LIMIT", default=20)
 PROMO_CODE_GUESS_WINDOW = env.int("PROMO_CODE_GUESS_WINDOW", default=600)  # seconds
+
+# --- Messages (messaging) ---------------------------------------------------------------
+# Absolute links in messages (unsubscribe, NPS survey) start with this.
+LOYALTY_PUBLIC_URL = env.str("LOYALTY_PUBLIC_URL", default="http://127.0.0.1:8000")
+# SMS and push backends (messaging.backends), with their options as JSON, e.g.
+# MESSAGES_SMS_BACKEND=messaging.backends.http_json.HttpBackend
+# MESSAGES_SMS_OPTIONS='{"url": "https://sms.example/api/send", "token": "..."}'
+MESSAGES_SMS_BACKEND = env.str(
+    "MESSAGES_SMS_BACKEND", default="messaging.backends.console.ConsoleBackend"
+)
+MESSAGES_SMS_OPTIONS = env.json("MESSAGES_SMS_OPTIONS", default={})
+MESSAGES_PUSH_BACKEND = env.str(
+    "MESSAGES_PUSH_BACKEND", default="messaging.backends.console.ConsoleBackend"
+)
+MESSAGES_PUSH_OPTIONS = env.json("MESSAGES_PUSH_OPTIONS", default={})
+# Shared secret of the SMS provider's inbound webhook (HMAC-SHA256 of the body); the
+# webhook refuses everything while it is empty.
+MESSAGES_SMS_WEBHOOK_SECRET = env.str("MESSAGES_SMS_WEBHOOK_SECRET", default="")
+# Idempotency keys and Message-IDs are <prefix>-<message id>: unique per installation.
+MESSAGES_ID_PREFIX = env.str("MESSAGES_ID_PREFIX", default="loyalty")
+# Seconds to wait before each retry of a transient failure; failed once they run out.
+MESSAGES_RETRY_DELAYS = env.list("MESSAGES_RETRY_DELAYS", cast=int, default=[60, 300, 1800, 7200])
+# SQLite only (PostgreSQL sees a dead run at once): a claim this old is a dead run's.
+MESSAGES_CLAIM_TIMEOUT = env.int("MESSAGES_CLAIM_TIMEOUT", default=600)
+MESSAGES_DELIVERY_RUN_SECONDS = env.int("MESSAGES_DELIVERY_RUN_SECONDS", default=50)
+# Start a delivery run right after an event queues messages (else: the beat, each minute).
+MESSAGES_DELIVER_ON_COMMIT = env.bool("MESSAGES_DELIVER_ON_COMMIT", default=True)
+NPS_DELAY_DAYS = env.int("NPS_DELAY_DAYS", default=3)  # days after a purchase
+NPS_WINDOW_DAYS = env.int("NPS_WINDOW_DAYS", default=90)  # at most one survey per member
+NPS_CATCHUP_DAYS = env.int("NPS_CATCHUP_DAYS", default=7)  # purchases missed by a stopped beat
+NPS_SURVEY_LINK_DAYS = env.int("NPS_SURVEY_LINK_DAYS", default=30)  # the link's life
+# Called inside the checkout transaction after a purchase is recorded, with
+# purchase=, member=, at= and actor=: what else a purchase causes.
+LOYALTY_PURCHASE_HOOKS: list[str] = ["messaging.services.purchase_receipt_queue"]
 
 # --- Celery -----------------------------------------------------------------------------
 _BROKER_DIR = VAR_DIR / "broker"
@@ -225,6 +264,16 @@ LOYALTY_PERIODIC_TASKS = {
         "task": "promocodes.tasks.generation_jobs_resume_task",
         "crontab": {"minute": "*"},
         "description": _("Restart promo code generation jobs whose worker died."),
+    },
+    "messages-deliver": {
+        "task": "messaging.tasks.messages_deliver_task",
+        "crontab": {"minute": "*"},
+        "description": _("Send the due messages of the outbox; retry transient failures."),
+    },
+    "nps-surveys-queue": {
+        "task": "messaging.tasks.surveys_queue_due_task",
+        "crontab": {"minute": "0", "hour": "11"},
+        "description": _("Ask members who bought some days ago for their NPS score."),
     },
     "tier-review": {
         "task": "members.tasks.tier_review_task",

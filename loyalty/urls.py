@@ -10,6 +10,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("cashier/", include("loyalty.cashier.urls")),
     path("api/v1/", include("loyalty.api.urls")),
+    path("m/", include("messaging.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path(
         "health/",

@@ -865,6 +865,7 @@ def demo_seed(
     now = now or timezone.now()
     if history_exists():
         report.promo_code = _promo_demo(now, report)
+        _messaging_demo(now, report)
         return report
     plan = plan_history(members=members, purchases=purchases, months=months, seed=seed, now=now)
     if not plan.members:
@@ -877,7 +878,14 @@ def demo_seed(
         for what, count in history_load(plan, at=now, progress=progress).items():
             report.add(what, count)
     report.promo_code = _promo_demo(now, report)
+    _messaging_demo(now, report)
     return report
+
+
+def _messaging_demo(now: dt.datetime, report: DemoReport) -> None:
+    from messaging.demo import messaging_demo_ensure
+
+    messaging_demo_ensure(now=now, report=report)
 
 
 def _promo_demo(now: dt.datetime, report: DemoReport) -> str:

@@ -65,6 +65,12 @@ class Member(models.Model):
     beneficiary_verified_until = models.DateField(
         _("beneficiary proof valid until"), null=True, blank=True
     )
+    language = models.CharField(
+        _("language of messages"),
+        max_length=5,
+        choices=settings.LANGUAGES,
+        default=settings.LANGUAGE_CODE,
+    )
     # Current consent per channel, kept in step with the latest ConsentRecord by
     # member_consent_set so segments and sending can filter without a subquery.
     consent_email = models.BooleanField(_("e-mail consent"), default=False, editable=False)

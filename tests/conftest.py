@@ -9,6 +9,8 @@ from loyalty.actors import Actor
 from loyalty.defaults import CASHIER, MARKETING, groups_ensure, program_defaults_ensure
 from loyalty.models import BeneficiaryCategory, ProgramSettings, Tier
 from members.services import points_grant
+from messaging.defaults import message_templates_ensure
+from messaging.models import MessageTemplate
 from tests import factories
 
 
@@ -33,6 +35,7 @@ def program(db):
     )
     if not Group.objects.filter(name=CASHIER).exists():
         groups_ensure(Group=Group, Permission=Permission)
+    message_templates_ensure(MessageTemplate=MessageTemplate)
     return ProgramSettings.load()
 
 

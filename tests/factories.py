@@ -13,6 +13,7 @@ from faker import Faker
 from loyalty.models import BeneficiaryCategory, Partner, PartnerAPIKey, Store, Tier
 from members.cards import card_number_generate
 from members.models import Member
+from messaging.models import is_marketing
 
 fake = Faker("ru_RU")
 
@@ -139,3 +140,42 @@ def promo_code_text(batch) -> str:
 
     fmt = batch.code_format
     return next(codes.codes_split(codes.codes_generate(fmt, 1), fmt))
+
+
+class MessageTemplateFactory(DjangoModelFactory):
+    class Meta:
+        model = "messaging.MessageTemplate"
+        django_get_or_create = ("kind", "channel", "campaign")
+
+    kind = "promo_code"
+    channel = "sms"
+    campaign = None
+    subject_ru = "Подарок для вас"
+    body_ru = "{{ first_name }}, ваш промокод {{ code }} действует до {{ deadline|date:'j E' }}."
+    subject_en = "A gift for you"
+    body_en = "{{ first_name }}, your promo code {{ code }} is valid until {{ deadline }}."
+
+
+class MessageFactory(DjangoModelFactory):
+    """A queued message (pending, due now) without going through message_queue."""
+
+    class Meta:
+        model = "messaging.Message"
+
+    kind = "promo_code"
+    channel = "sms"
+    member = factory.SubFactory(MemberFactory)
+    event_key = factory.Sequence(lambda n: f"test:{n}")
+    context = factory.LazyFunction(dict)
+    is_marketing = factory.LazyAttribute(lambda o: is_marketing(o.kind))
+    send_after = factory.LazyFunction(timezone.now)
+
+
+class SurveyFactory(DjangoModelFactory):
+    class Meta:
+        model = "messaging.Survey"
+
+    member = factory.SubFactory(MemberFactory)
+    purchase = None
+    channel = "email"
+    created_at = factory.LazyFunction(timezone.now)

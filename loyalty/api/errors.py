@@ -102,6 +102,16 @@ ERROR_CODES: dict[str, str] = {
     "import_conflict": gettext_lazy(
         "Codes of the file were added meanwhile; nothing was imported (staff only)."
     ),
+    # Messages: links in messages and staff tools (no partner endpoint returns these yet)
+    "bad_token": gettext_lazy("The signed link is damaged or forged."),
+    "token_expired": gettext_lazy("The signed link is past its life."),
+    "survey_answered": gettext_lazy(
+        "The survey has already been answered; the first answer stands."
+    ),
+    "invalid_score": gettext_lazy("An NPS score is a whole number from 0 to 10."),
+    "message_not_failed": gettext_lazy("Only a failed message can be sent again (staff only)."),
+    "no_template": gettext_lazy("No active template for the message's kind and channel."),
+    "template_invalid": gettext_lazy("The message template cannot be compiled or rendered."),
     # Purchases and refunds
     "purchase_not_found": gettext_lazy("No purchase with this id was recorded by your partner."),
     "already_refunded": gettext_lazy("The purchase has already been fully refunded."),

@@ -9,6 +9,7 @@ from loyalty.api.errors import not_found_view
 urlpatterns = [
     path("", include("members.api.urls")),
     path("", include("promocodes.api.urls")),
+    path("", include("messaging.api.urls")),
     path("schema/", SpectacularAPIView.as_view(permission_classes=[]), name="api-schema"),
     path("docs/", SwaggerView.as_view(), name="api-docs"),
     path("redoc/", RedocView.as_view(), name="api-redoc"),

@@ -76,6 +76,12 @@ def reward_providers() -> list[RewardProvider]:
 
 
 @cache
+def purchase_hooks() -> list:
+    """What else a recorded purchase causes (settings.LOYALTY_PURCHASE_HOOKS), run in the
+    checkout's transaction: a hook's writes commit or roll back with the purchase."""
+    return [import_string(path) for path in settings.LOYALTY_PURCHASE_HOOKS]
+
+
 def base_rate_providers() -> list[BaseRateProvider]:
     return [import_string(path)() for path in settings.LOYALTY_BASE_RATE_PROVIDERS]
 
@@ -431,6 +437,8 @@ def checkout_commit(
         )
     result.purchase = purchase
     result.tier_after = member_tier_upgrade(member=member, at=now, program=program)
+    for hook in purchase_hooks():
+        hook(purchase=purchase, member=member, at=now, actor=actor)
     return result
 
 

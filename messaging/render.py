@@ -1,0 +1,162 @@
+"""Turning a template and a member into the text that is sent.
+
+Templates are staff-edited Django template text rendered by an engine of its own:
+the built-in tags and filters only, no template loaders (so no {% include %} of files)
+and no autoescaping (SMS and plain-text e-mail are not HTML). The HTML part of an
+e-mail is made from the rendered text, escaped.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.conf import settings
+from django.template import Context, Engine, Template, TemplateSyntaxError
+from django.template.defaultfilters import linebreaks_filter
+from django.utils import timezone, translation
+from django.utils.dateparse import parse_date, parse_datetime
+from django.utils.html import escape, format_html
+from django.utils.translation import gettext as _
+
+from loyalty.context_processors import currency_symbol
+from messaging.errors import TemplateInvalid
+from messaging.models import MessageTemplate
+
+_ENGINE = Engine(autoescape=False, libraries={}, loaders=[])
+_CACHE_SIZE = 256
+_compiled: dict[tuple, tuple[Template, Template]] = {}
+
+# Context names a template may use, with what they hold (shown in admin next to the text).
+VARIABLES = {
+    "first_name": "first name",
+    "last_name": "last name",
+    "full_name": "first and last name",
+    "card_number": "card number",
+    "tier": "tier name",
+    "tier_discount": "tier discount, %",
+    "balance": "points balance",
+    "currency": "currency sign",
+    "offer": "the offer's title",
+    "code": "the promo code",
+    "amount": "an amount of money or points",
+    "deadline": "until when (a date)",
+    "survey_url": "the NPS survey link",
+    "unsubscribe_url": "the unsubscribe link (marketing messages)",
+}
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    body: str
+    html: str = ""
+
+
+def member_context(member) -> dict:
+    """What a template knows about the member (member.tier must be loaded)."""
+    return {
+        "first_name": member.first_name,
+        "last_name": member.last_name,
+        "full_name": member.full_name,
+        "card_number": member.card_number,
+        "tier": member.tier.name,
+        "tier_discount": member.tier.discount_percent,
+        "balance": member.points_balance,
+        "currency": currency_symbol(),
+    }
+
+
+def _typed(name: str, value):
+    """Dates and amounts queued as JSON strings, back as dates and Decimals, so that
+    {{ deadline|date }} and {{ amount|floatformat:2 }} work in templates."""
+    if not isinstance(value, str):
+        return value
+    if name == "deadline" or name.endswith(("_date", "_until", "_at")):
+        parsed = parse_datetime(value) if "T" in value else parse_date(value)
+        if parsed is not None:
+            return parsed
+    if name == "amount" or name.endswith("_amount"):
+        try:
+            return Decimal(value)
+        except ArithmeticError:
+            return value
+    return value
+
+
+def _compiled_for(template: MessageTemplate, language: str) -> tuple[Template, Template]:
+    key = (template.pk, template.updated_at, language)
+    found = _compiled.get(key)
+    if found is None:
+        subject, body = template_texts(template, language)
+        found = (_ENGINE.from_string(subject), _ENGINE.from_string(body))
+        if len(_compiled) >= _CACHE_SIZE:
+            _compiled.clear()
+        _compiled[key] = found
+    return found
+
+
+def template_texts(template: MessageTemplate, language: str) -> tuple[str, str]:
+    """(subject, body) in `language`; English falls back to Russian where left empty."""
+    if language == "en" and template.body_en.strip():
+        return template.subject_en or template.subject_ru, template.body_en
+    return template.subject_ru, template.body_ru
+
+
+def template_check(text: str) -> None:
+    """Raise TemplateInvalid if `text` is not a template the engine can compile."""
+    try:
+        _ENGINE.from_string(text)
+    except TemplateSyntaxError as exc:
+        raise TemplateInvalid(_("The template has an error: %(error)s") % {"error": exc}) from exc
+
+
+def render(
+    template: MessageTemplate,
+    *,
+    language: str,
+    context: dict,
+    channel: str,
+    unsubscribe_url: str = "",
+) -> Rendered:
+    """The subject, text and (for e-mail) HTML of a message. A marketing e-mail always
+    ends with its unsubscribe link, whether or not the template placed one."""
+    language = language if language in dict(settings.LANGUAGES) else settings.LANGUAGE_CODE
+    values = {name: _typed(name, value) for name, value in context.items()}
+    if unsubscribe_url:
+        values["unsubscribe_url"] = unsubscribe_url
+    subject_template, body_template = _compiled_for(template, language)
+    with translation.override(language):
+        try:
+            subject = " ".join(subject_template.render(Context(values)).split())
+            body = body_template.render(Context(values)).strip()
+        except Exception as exc:  # a filter given a value it cannot take
+            raise TemplateInvalid(
+                _("The template cannot be rendered: %(error)s") % {"error": exc}
+            ) from exc
+        if channel != "email":
+            return Rendered(subject=subject, body=body)
+        footer = ""
+        if unsubscribe_url and unsubscribe_url not in body:
+            footer = _("Unsubscribe from these e-mails: %(url)s") % {"url": unsubscribe_url}
+            body = f"{body}\n\n{footer}"
+        html = linebreaks_filter(escape(body.removesuffix(footer).rstrip()))
+        if unsubscribe_url:
+            html += format_html(
+                '<p style="font-size:12px;color:#666"><a href="{}">{}</a></p>',
+                unsubscribe_url,
+                _("Unsubscribe"),
+            )
+    return Rendered(subject=subject, body=body, html=html)
+
+
+def sample_context(member) -> dict:
+    """A preview's context: the member's own values and examples of an event's values."""
+    return member_context(member) | {
+        "offer": _("Extra 30% on the spring collection"),
+        "code": "WINTER-10AB-CD3E",
+        "amount": Decimal("300.00"),
+        "deadline": timezone.localdate() + dt.timedelta(days=14),
+        "survey_url": "https://example.com/s/…",
+    }

@@ -1,0 +1,401 @@
+"""Delivering the outbox: each message sent once, with its outcome recorded.
+
+How "never twice" holds:
+- A delivery run claims a batch of due rows in one short transaction
+  (`FOR UPDATE SKIP LOCKED`, then status `sending` with the run's claim id), so two
+  runs at once, a redelivered task or beat firing twice never claim the same row.
+- The run sends its rows one by one in id order and records each outcome in its own
+  commit before the next row is sent. So when a worker dies, every row of its claim
+  before the one in flight is recorded, and every row after it was never tried: only
+  the lowest-id row still `sending` may have reached the provider.
+- PostgreSQL knows the run is alive by a session advisory lock on the claim id, held
+  on the run's connection; it goes with the connection when the worker dies. The next
+  run returns a dead claim's rows to the queue; the one row in doubt is sent again
+  with the same idempotency key (Idempotency-Key to HTTP providers, Message-ID in
+  e-mail), which a provider that honours it delivers once. SQLite (one worker in
+  development) treats a claim older than MESSAGES_CLAIM_TIMEOUT as dead.
+- Outcomes are committed with synchronous_commit off: a worker crash loses none of
+  them (they are on the server); only a crash of the database server itself could
+  forget the last few hundred milliseconds of outcomes, whose rows are then sent
+  again with the same idempotency key.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+import secrets
+import time
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+
+from members.models import Member
+from members.services.enrollment import CONSENT_FIELDS
+from messaging import selectors
+from messaging.backends import Backend, DeliveryError, Outgoing, backend_for
+from messaging.errors import MessageNotFailed, TemplateInvalid
+from messaging.models import Channel, Message, PushDevice
+from messaging.render import member_context, render
+from messaging.services.outbox import delivery_kick_on_commit
+from messaging.tokens import unsubscribe_url
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZE = 100
+_LOCK_SPACE = 7302  # advisory lock namespace of delivery claims
+IN_DOUBT_NOTE = "The worker was lost while sending this message; it is sent again with the "
+IN_DOUBT_NOTE += "same idempotency key."
+
+
+@dataclass
+class DeliveryStats:
+    sent: int = 0
+    failed: int = 0
+    suppressed: int = 0
+    retried: int = 0
+    recovered: int = 0
+
+    @property
+    def handled(self) -> int:
+        return self.sent + self.failed + self.suppressed + self.retried
+
+
+@dataclass
+class _Run:
+    """What a delivery run keeps between rows: open backends and found templates."""
+
+    backends: dict[str, Backend] = field(default_factory=dict)
+    templates: dict[tuple, object] = field(default_factory=dict)
+
+    def backend(self, channel: str) -> Backend:
+        if channel not in self.backends:
+            backend = backend_for(channel)
+            backend.open()
+            self.backends[channel] = backend
+        return self.backends[channel]
+
+    def template(self, message: Message):
+        key = (message.kind, message.channel, message.campaign_id)
+        if key not in self.templates:
+            self.templates[key] = selectors.template_for(
+                kind=message.kind, channel=message.channel, campaign_id=message.campaign_id
+            )
+        return self.templates[key]
+
+    def close(self) -> None:
+        for backend in self.backends.values():
+            try:
+                backend.close()
+            except Exception:  # closing a connection that already broke
+                log.warning("closing a message backend failed", exc_info=True)
+
+
+def messages_deliver(
+    *, batch_size: int = BATCH_SIZE, time_budget: float | None = None
+) -> DeliveryStats:
+    """Send the due messages of the outbox, batch by batch, until none is left or
+    `time_budget` seconds have passed. Safe to run in any number of workers at once."""
+    stats = DeliveryStats(recovered=messages_recover())
+    deadline = time.monotonic() + time_budget if time_budget else None
+    run = _Run()
+    try:
+        # Errors are kept on the messages in the program's language.
+        with _outcomes_committed_async(), translation.override(settings.LANGUAGE_CODE):
+            while deadline is None or time.monotonic() < deadline:
+                claim_id, messages = _claim(batch_size)
+                if not messages:
+                    break
+                try:
+                    for message in messages:
+                        _deliver_one(message, claim_id=claim_id, run=run, stats=stats)
+                finally:
+                    _claim_lock_release(claim_id)
+    finally:
+        run.close()
+    return stats
+
+
+def messages_due() -> bool:
+    return Message.objects.filter(
+        status=Message.Status.PENDING, send_after__lte=timezone.now()
+    ).exists()
+
+
+# --- Claims ----------------------------------------------------------------------------
+
+
+def _claim(batch_size: int) -> tuple[int, list[Message]]:
+    """Take up to `batch_size` due rows for this run: (claim id, rows in id order)."""
+    claim_id = _claim_lock_new()
+    now = timezone.now()
+    with transaction.atomic():
+        ids = list(
+            Message.objects.filter(status=Message.Status.PENDING, send_after__lte=now)
+            .order_by("send_after", "id")
+            .select_for_update(skip_locked=True)
+            .values_list("id", flat=True)[:batch_size]
+        )
+        if ids:
+            Message.objects.filter(pk__in=ids).update(
+                status=Message.Status.SENDING, claim=claim_id, claimed_at=now
+            )
+    if not ids:
+        _claim_lock_release(claim_id)
+        return claim_id, []
+    messages = list(
+        Message.objects.filter(pk__in=ids).select_related("member__tier").order_by("id")
+    )
+    return claim_id, messages
+
+
+def _claim_lock_new() -> int:
+    """A fresh claim id, with its advisory lock taken on PostgreSQL."""
+    while True:
+        claim_id = secrets.randbelow(2**31 - 2) + 1
+        if connection.vendor != "postgresql":
+            return claim_id
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [_LOCK_SPACE, claim_id])
+            if cursor.fetchone()[0]:
+                return claim_id
+
+
+def _claim_lock_release(claim_id: int) -> None:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [_LOCK_SPACE, claim_id])
+
+
+@contextlib.contextmanager
+def _dead_claim(claim_id: int, claimed_at: dt.datetime):
+    """Yields whether the run that holds `claim_id` is gone; on PostgreSQL holds its lock
+    meanwhile, so two recoveries never take the same claim."""
+    if connection.vendor != "postgresql":
+        timeout = dt.timedelta(seconds=settings.MESSAGES_CLAIM_TIMEOUT)
+        yield claimed_at < timezone.now() - timeout
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [_LOCK_SPACE, claim_id])
+        dead = cursor.fetchone()[0]
+    try:
+        yield dead
+    finally:
+        if dead:
+            _claim_lock_release(claim_id)
+
+
+def messages_recover() -> int:
+    """Put the rows of delivery runs that died back in the queue; returns how many.
+
+    The lowest-id row of a dead claim may have reached the provider before the run
+    died: it is marked so and sent again with the same idempotency key. The others
+    were never tried."""
+    claims = (
+        Message.objects.filter(status=Message.Status.SENDING)
+        .values_list("claim", "claimed_at")
+        .distinct()
+    )
+    recovered = 0
+    for claim_id, claimed_at in list(claims):
+        with _dead_claim(claim_id, claimed_at) as dead:
+            if not dead:
+                continue
+            rows = Message.objects.filter(status=Message.Status.SENDING, claim=claim_id)
+            first = rows.order_by("id").values_list("id", flat=True).first()
+            if first is None:
+                continue
+            back = {"status": Message.Status.PENDING, "claim": None, "claimed_at": None}
+            with transaction.atomic():
+                recovered += rows.filter(pk=first).update(
+                    **back, attempts=F("attempts") + 1, error=IN_DOUBT_NOTE
+                )
+                recovered += rows.exclude(pk=first).update(**back)
+            log.warning("recovered delivery claim %s: message %s was in doubt", claim_id, first)
+    return recovered
+
+
+@contextlib.contextmanager
+def _outcomes_committed_async():
+    """See the module's docstring: outcomes survive a worker crash either way."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SET synchronous_commit TO off")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("RESET synchronous_commit")
+
+
+# --- One message ------------------------------------------------------------------------
+
+
+def _deliver_one(message: Message, *, claim_id: int, run: _Run, stats: DeliveryStats) -> None:
+    # Consent and addresses are read again now, not when the batch was claimed: a
+    # withdrawal a moment ago stops this message (38-FZ: stop means stop at once).
+    now_member = (
+        Member.objects.filter(pk=message.member_id)
+        .values("consent_email", "consent_sms", "consent_push", "email", "phone")
+        .first()
+    )
+    if now_member is None:  # the member was deleted, and this row with them
+        return
+    if message.is_marketing and not now_member[CONSENT_FIELDS[message.channel]]:
+        _suppressed(message, claim_id, Message.Suppression.NO_CONSENT, stats)
+        return
+    address = _address(message, now_member)
+    if not address:
+        _suppressed(message, claim_id, Message.Suppression.NO_ADDRESS, stats)
+        return
+    template = run.template(message)
+    if template is None:
+        error = _("There is no template for %(kind)s by %(channel)s.") % {
+            "kind": message.get_kind_display(),
+            "channel": message.get_channel_display(),
+        }
+        _failed(message, claim_id, error, "", stats)
+        return
+    if not template.is_active:
+        _suppressed(message, claim_id, Message.Suppression.TEMPLATE_INACTIVE, stats)
+        return
+    unsubscribe = (
+        unsubscribe_url(member_id=message.member_id, channel=message.channel)
+        if message.is_marketing
+        else ""
+    )
+    try:
+        rendered = render(
+            template,
+            language=message.member.language,
+            context=member_context(message.member) | message.context,
+            channel=message.channel,
+            unsubscribe_url=unsubscribe,
+        )
+    except TemplateInvalid as exc:
+        _failed(message, claim_id, str(exc), "", stats)
+        return
+    headers = {}
+    if unsubscribe and message.channel == Channel.EMAIL:
+        # RFC 8058 one-click unsubscribe: mail clients POST to the link themselves.
+        headers = {
+            "List-Unsubscribe": f"<{unsubscribe}>",
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        }
+    outgoing = Outgoing(
+        idempotency_key=message.idempotency_key,
+        channel=message.channel,
+        to=address,
+        subject=rendered.subject,
+        body=rendered.body,
+        html=rendered.html,
+        headers=headers,
+    )
+    try:
+        accepted = run.backend(message.channel).send(outgoing)
+    except DeliveryError as exc:
+        if exc.is_transient:
+            _retry_or_fail(message, claim_id, str(exc), exc.response, stats)
+        else:
+            _failed(message, claim_id, str(exc), exc.response, stats)
+        return
+    except Exception as exc:  # a provider library's own error: retried, then failed
+        log.exception("message %s: the %s backend raised", message.pk, message.channel)
+        _retry_or_fail(message, claim_id, f"{type(exc).__name__}: {exc}", "", stats)
+        return
+    _record(
+        message,
+        claim_id,
+        status=Message.Status.SENT,
+        attempts=F("attempts") + 1,
+        sent_at=timezone.now(),
+        recipient=address,
+        subject=rendered.subject[:200],
+        body=rendered.body,
+        provider_id=accepted.provider_id[:255],
+        provider_response=accepted.response,
+        error="",
+    )
+    stats.sent += 1
+
+
+def _address(message: Message, member_values: dict) -> str:
+    if message.channel == Channel.EMAIL:
+        return member_values["email"]
+    if message.channel == Channel.SMS:
+        return str(member_values["phone"] or "")
+    token = (
+        PushDevice.objects.filter(member_id=message.member_id, is_active=True)
+        .order_by("-created_at", "-id")
+        .values_list("token", flat=True)
+        .first()
+    )
+    return token or ""
+
+
+def _record(message: Message, claim_id: int, **values) -> None:
+    """Write the outcome, only while the row is still this run's claim."""
+    Message.objects.filter(pk=message.pk, claim=claim_id).update(
+        claim=None, claimed_at=None, updated_at=timezone.now(), **values
+    )
+
+
+def _suppressed(message, claim_id, reason, stats) -> None:
+    _record(message, claim_id, status=Message.Status.SUPPRESSED, suppressed_reason=reason)
+    stats.suppressed += 1
+
+
+def _failed(message, claim_id, error, response, stats) -> None:
+    _record(
+        message,
+        claim_id,
+        status=Message.Status.FAILED,
+        attempts=F("attempts") + 1,
+        error=error,
+        provider_response=response,
+    )
+    stats.failed += 1
+
+
+def _retry_or_fail(message, claim_id, error, response, stats) -> None:
+    """Back to the queue after the next delay of MESSAGES_RETRY_DELAYS; failed for good
+    once they are used up."""
+    delays = settings.MESSAGES_RETRY_DELAYS
+    if message.attempts >= len(delays):
+        _failed(message, claim_id, error, response, stats)
+        return
+    _record(
+        message,
+        claim_id,
+        status=Message.Status.PENDING,
+        attempts=F("attempts") + 1,
+        send_after=timezone.now() + dt.timedelta(seconds=delays[message.attempts]),
+        error=error,
+        provider_response=response,
+    )
+    stats.retried += 1
+
+
+@transaction.atomic
+def message_resend(*, message: Message, actor) -> Message:
+    """Queue a failed message again, now, with its attempts counted afresh.
+    Raises MessageNotFailed (nothing changes) for a message in any other state."""
+    updated = Message.objects.filter(pk=message.pk, status=Message.Status.FAILED).update(
+        status=Message.Status.PENDING,
+        attempts=0,
+        send_after=timezone.now(),
+        resent_by=actor.label[:100],
+        updated_at=timezone.now(),
+    )
+    if not updated:
+        raise MessageNotFailed()
+    delivery_kick_on_commit()
+    message.refresh_from_db()
+    return message
