@@ -43,6 +43,14 @@ OPERATIONS = {
         404: {"batch_not_found"},
         409: {"request_id_conflict", "batch_full"},
     },
+    ("/api/v1/members/{card_number}/push-devices/", "post"): {
+        400: {"invalid", "bad_card_number"},
+        404: {"member_not_found"},
+    },
+    ("/api/v1/members/{card_number}/push-devices/{token}/", "delete"): {
+        400: {"bad_card_number"},
+        404: {"member_not_found"},
+    },
 }
 IDEMPOTENT = {
     ("/api/v1/checkout/commit/", "post"),
