@@ -40,3 +40,8 @@ class NoTemplate(DomainError):
 class TemplateInvalid(InvalidInput):
     code = "template_invalid"
     default_message = _("The template cannot be rendered.")
+
+
+class InvalidAddress(InvalidInput):
+    code = "invalid_address"
+    default_message = _("This is not an address the channel can send to.")

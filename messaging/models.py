@@ -199,7 +199,7 @@ class Message(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()} · {self.get_channel_display()} → {self.member_id}"
+        return f"{self.get_kind_display()} · {self.get_channel_display()} #{self.pk}"
 
     @property
     def idempotency_key(self) -> str:

@@ -15,10 +15,13 @@ from decimal import Decimal
 from django.conf import settings
 from django.template import Context, Engine, Template, TemplateSyntaxError
 from django.template.defaultfilters import linebreaks_filter
+from django.template.defaulttags import DebugNode
+from django.template.loader_tags import ExtendsNode, IncludeNode
 from django.utils import timezone, translation
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.html import escape, format_html
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from loyalty.context_processors import currency_symbol
 from messaging.errors import TemplateInvalid
@@ -30,20 +33,27 @@ _compiled: dict[tuple, tuple[Template, Template]] = {}
 
 # Context names a template may use, with what they hold (shown in admin next to the text).
 VARIABLES = {
-    "first_name": "first name",
-    "last_name": "last name",
-    "full_name": "first and last name",
-    "card_number": "card number",
-    "tier": "tier name",
-    "tier_discount": "tier discount, %",
-    "balance": "points balance",
-    "currency": "currency sign",
-    "offer": "the offer's title",
-    "code": "the promo code",
-    "amount": "an amount of money or points",
-    "deadline": "until when (a date)",
-    "survey_url": "the NPS survey link",
-    "unsubscribe_url": "the unsubscribe link (marketing messages)",
+    "first_name": gettext_lazy("first name"),
+    "last_name": gettext_lazy("last name"),
+    "full_name": gettext_lazy("first and last name"),
+    "card_number": gettext_lazy("card number"),
+    "tier": gettext_lazy("tier name"),
+    "tier_discount": gettext_lazy("tier discount, %"),
+    "balance": gettext_lazy("points balance"),
+    "currency": gettext_lazy("currency sign"),
+    "offer": gettext_lazy("the offer's title"),
+    "code": gettext_lazy("the promo code"),
+    "amount": gettext_lazy("an amount of money or points"),
+    "deadline": gettext_lazy("until when (a date)"),
+    "survey_url": gettext_lazy("the NPS survey link"),
+    "unsubscribe_url": gettext_lazy("the unsubscribe link (marketing messages)"),
+    "receipt_number": gettext_lazy("receipt number (receipts)"),
+    "store": gettext_lazy("store (receipts)"),
+    "total_amount": gettext_lazy("receipt total (receipts)"),
+    "discount_amount": gettext_lazy("discounts (receipts)"),
+    "paid_amount": gettext_lazy("paid with money (receipts)"),
+    "points_spent": gettext_lazy("points spent (receipts)"),
+    "points_earned": gettext_lazy("points earned (receipts)"),
 }
 
 
@@ -104,12 +114,23 @@ def template_texts(template: MessageTemplate, language: str) -> tuple[str, str]:
     return template.subject_ru, template.body_ru
 
 
+# Tags that compile without a loader but fail at every send ({% include %},
+# {% extends %}) or would put the whole context and Python's modules in a message.
+_REFUSED_NODES = (IncludeNode, ExtendsNode, DebugNode)
+
+
 def template_check(text: str) -> None:
-    """Raise TemplateInvalid if `text` is not a template the engine can compile."""
+    """Raise TemplateInvalid if `text` is not a template the engine can compile, or uses
+    a tag a message cannot have."""
     try:
-        _ENGINE.from_string(text)
+        compiled = _ENGINE.from_string(text)
     except TemplateSyntaxError as exc:
         raise TemplateInvalid(_("The template has an error: %(error)s") % {"error": exc}) from exc
+    refused = compiled.nodelist.get_nodes_by_type(_REFUSED_NODES)
+    if refused:
+        raise TemplateInvalid(
+            _("A message cannot include or extend other templates, nor use the debug tag.")
+        )
 
 
 def render(
@@ -123,14 +144,21 @@ def render(
     """The subject, text and (for e-mail) HTML of a message. A marketing e-mail always
     ends with its unsubscribe link, whether or not the template placed one."""
     language = language if language in dict(settings.LANGUAGES) else settings.LANGUAGE_CODE
+    if language == "en" and not template.body_en.strip():
+        # The Russian text is sent (template_texts): its dates and footer are Russian too.
+        language = settings.LANGUAGE_CODE
     values = {name: _typed(name, value) for name, value in context.items()}
     if unsubscribe_url:
         values["unsubscribe_url"] = unsubscribe_url
-    subject_template, body_template = _compiled_for(template, language)
+    try:
+        subject_template, body_template = _compiled_for(template, language)
+    except TemplateSyntaxError as exc:  # saved without template_check (shell, import, old rows)
+        raise TemplateInvalid(_("The template has an error: %(error)s") % {"error": exc}) from exc
     with translation.override(language):
         try:
-            subject = " ".join(subject_template.render(Context(values)).split())
-            body = body_template.render(Context(values)).strip()
+            # A Context autoescapes whatever the engine says: SMS and plain text are not HTML.
+            subject = " ".join(subject_template.render(Context(values, autoescape=False)).split())
+            body = body_template.render(Context(values, autoescape=False)).strip()
         except Exception as exc:  # a filter given a value it cannot take
             raise TemplateInvalid(
                 _("The template cannot be rendered: %(error)s") % {"error": exc}
@@ -159,4 +187,11 @@ def sample_context(member) -> dict:
         "amount": Decimal("300.00"),
         "deadline": timezone.localdate() + dt.timedelta(days=14),
         "survey_url": "https://example.com/s/…",
+        "receipt_number": "A-1042",
+        "store": _("Moscow, Tverskaya"),
+        "total_amount": Decimal("3000.00"),
+        "discount_amount": Decimal("435.00"),
+        "paid_amount": Decimal("2065.00"),
+        "points_spent": 500,
+        "points_earned": 41,
     }

@@ -6,14 +6,15 @@ from django.conf import settings
 from messaging import services
 
 
-@shared_task(acks_late=True, reject_on_worker_lost=True)
-def messages_deliver_task(batch_size: int | None = None) -> int:
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True)
+def messages_deliver_task(self, batch_size: int | None = None) -> int:
     """Deliver due messages for up to MESSAGES_DELIVERY_RUN_SECONDS; if some are still
-    due then, queue another run instead of holding the worker longer."""
+    due then, queue another run (on the same queue) instead of holding the worker longer."""
     kwargs = {"batch_size": batch_size} if batch_size else {}
     stats = services.messages_deliver(time_budget=settings.MESSAGES_DELIVERY_RUN_SECONDS, **kwargs)
     if services.messages_due():
-        messages_deliver_task.delay(batch_size)
+        queue = (self.request.delivery_info or {}).get("routing_key")
+        messages_deliver_task.apply_async(args=[batch_size], queue=queue)
     return stats.handled
 
 

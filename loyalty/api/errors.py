@@ -112,6 +112,7 @@ ERROR_CODES: dict[str, str] = {
     "message_not_failed": gettext_lazy("Only a failed message can be sent again (staff only)."),
     "no_template": gettext_lazy("No active template for the message's kind and channel."),
     "template_invalid": gettext_lazy("The message template cannot be compiled or rendered."),
+    "invalid_address": gettext_lazy("Not an address the channel can send to (staff only)."),
     # Purchases and refunds
     "purchase_not_found": gettext_lazy("No purchase with this id was recorded by your partner."),
     "already_refunded": gettext_lazy("The purchase has already been fully refunded."),

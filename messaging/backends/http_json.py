@@ -4,7 +4,7 @@ Options (MESSAGES_SMS_OPTIONS / MESSAGES_PUSH_OPTIONS): `url`, `token` (sent as 
 Bearer token), `sender` and `timeout` in seconds. Each message is one POST of
 {"id", "to", "text", "title", "sender"} with an `Idempotency-Key` header equal to the
 message's key, so a provider that honours it delivers a retried message once. 2xx is
-accepted (the JSON answer's "id" is kept); 408, 429 and 5xx are retried later; any
+accepted (the JSON answer's "id" is kept); 408, 425, 429 and 5xx are retried later; any
 other 4xx is a permanent refusal.
 """
 

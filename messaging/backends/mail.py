@@ -4,6 +4,7 @@ django-anymail for an ESP), one connection per delivery run."""
 from __future__ import annotations
 
 import smtplib
+from email.utils import parseaddr
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
@@ -41,7 +42,7 @@ class EmailBackend(Backend):
     def send(self, message: Outgoing) -> Accepted:
         if self.connection is None:
             self.open()
-        domain = settings.DEFAULT_FROM_EMAIL.rpartition("@")[2] or "localhost"
+        domain = parseaddr(settings.DEFAULT_FROM_EMAIL)[1].rpartition("@")[2] or "localhost"
         email = EmailMultiAlternatives(
             subject=message.subject,
             body=message.body,
@@ -63,6 +64,7 @@ class EmailBackend(Backend):
             error = f"SMTP {exc.smtp_code}: {exc.smtp_error!r}"
             if 500 <= exc.smtp_code < 600:
                 raise PermanentDeliveryError(error) from exc
+            self.close()  # e.g. 421: the server is closing the connection
             raise TransientDeliveryError(error) from exc
         except (smtplib.SMTPException, OSError, *transient) as exc:
             self.close()  # a broken connection is opened again for the next message

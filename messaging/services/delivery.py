@@ -282,6 +282,10 @@ def _deliver_one(message: Message, *, claim_id: int, run: _Run, stats: DeliveryS
     except TemplateInvalid as exc:
         _failed(message, claim_id, str(exc), "", stats)
         return
+    except Exception as exc:  # a bug must fail one message, not stall the outbox behind it
+        log.exception("message %s: rendering raised", message.pk)
+        _failed(message, claim_id, f"{type(exc).__name__}: {exc}", "", stats)
+        return
     headers = {}
     if unsubscribe and message.channel == Channel.EMAIL:
         # RFC 8058 one-click unsubscribe: mail clients POST to the link themselves.
@@ -321,7 +325,8 @@ def _deliver_one(message: Message, *, claim_id: int, run: _Run, stats: DeliveryS
         body=rendered.body,
         provider_id=accepted.provider_id[:255],
         provider_response=accepted.response,
-        error="",
+        # A row sent again after a lost worker keeps saying so: it may have arrived twice.
+        error=IN_DOUBT_NOTE if message.error == IN_DOUBT_NOTE else "",
     )
     stats.sent += 1
 

@@ -7,6 +7,7 @@ import json
 
 from django.conf import settings
 from django.core.cache import cache
+from django.core.exceptions import EmptyResultSet
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, connection, transaction
 from django.db.models import QuerySet
@@ -68,7 +69,10 @@ def messages_queue_for(
     the caller's transaction; members who already have it are skipped. Returns how
     many were queued. This is how a campaign reaches a segment of a million members."""
     now = timezone.now()
-    select_sql, select_params = members.order_by().values("id").query.sql_with_params()
+    try:
+        select_sql, select_params = members.order_by().values("id").query.sql_with_params()
+    except EmptyResultSet:  # .none() or pk__in=[]: a segment known to be empty, no query
+        return 0
     table = Message._meta.db_table
     json_value = "%s::jsonb" if connection.vendor == "postgresql" else "%s"
     columns = (

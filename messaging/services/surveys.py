@@ -10,7 +10,7 @@ from django.db.models import Exists, Max, OuterRef, Q
 from django.utils import timezone
 
 from members.models import Member, Purchase
-from messaging.errors import InvalidScore, SurveyAnswered
+from messaging.errors import BadToken, InvalidScore, SurveyAnswered
 from messaging.models import Channel, Kind, Message, Survey
 from messaging.services.outbox import delivery_kick_on_commit
 from messaging.tokens import survey_read, survey_url
@@ -104,24 +104,28 @@ def _queue_chunk(rows: list[dict], *, start, end, at) -> int:
 
 def survey_from_token(token: str) -> Survey:
     """The survey a link is for; raises BadToken (damaged, forged or expired link)."""
-    from messaging.errors import BadToken
-
-    survey = Survey.objects.filter(pk=survey_read(token)).first()
+    survey = Survey.objects.select_related("member").filter(pk=survey_read(token)).first()
     if survey is None:
         raise BadToken()
     return survey
+
+
+def _whole_score(value) -> int:
+    """0..10 from an int or its digits; anything else (9.9, True, "x") is InvalidScore."""
+    if isinstance(value, bool):
+        raise InvalidScore()
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if not isinstance(value, int) or not 0 <= value <= 10:
+        raise InvalidScore()
+    return value
 
 
 @transaction.atomic
 def survey_answer(*, survey: Survey, score, comment: str = "") -> Survey:
     """Store the member's answer. Raises InvalidScore, or SurveyAnswered when it was
     answered already (the first answer stands; nothing changes)."""
-    try:
-        score = int(score)
-    except (TypeError, ValueError):
-        raise InvalidScore() from None
-    if not 0 <= score <= 10:
-        raise InvalidScore()
+    score = _whole_score(score)
     comment = (comment or "").strip()[:COMMENT_MAX]
     now = timezone.now()
     updated = Survey.objects.filter(pk=survey.pk, score__isnull=True).update(

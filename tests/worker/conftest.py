@@ -121,8 +121,17 @@ def _queue_delete(worker: Worker) -> None:
         sys.stderr.write(f"could not delete the test queue {worker.queue}: {exc}\n")
 
 
-def worker_start(*, queue: str, name: str, broker_url: str, database_url: str, log) -> Worker:
-    """A Celery worker subprocess consuming `queue`, ready to take tasks."""
+def worker_start(
+    *,
+    queue: str,
+    name: str,
+    broker_url: str,
+    database_url: str,
+    log,
+    extra_env: dict[str, str] | None = None,
+) -> Worker:
+    """A Celery worker subprocess consuming `queue`, ready to take tasks; `extra_env` is
+    added to (and may override) its environment."""
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "loyalty.test_settings",
@@ -130,6 +139,7 @@ def worker_start(*, queue: str, name: str, broker_url: str, database_url: str, l
         "DATABASE_URL": database_url,
         "CELERY_BROKER_URL": broker_url,
         "CELERY_TASK_ALWAYS_EAGER": "false",
+        **(extra_env or {}),
     }
     command = [
         sys.executable, "-m", "celery", "-A", "loyalty", "worker",
