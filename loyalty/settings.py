@@ -465,6 +465,37 @@ UNFOLD = {
                 ],
             },
             {
+                "title": _("Messages"),
+                "items": [
+                    {
+                        "title": _("Outbox"),
+                        "icon": "outbox",
+                        "link": _admin_link("messaging_message"),
+                        "permission": _may("messaging.view_message"),
+                    },
+                    {
+                        "title": _("Delivery by day"),
+                        "icon": "bar_chart",
+                        "link": _admin_link("messaging_message", "delivery_by_day"),
+                        "permission": _may("messaging.view_message"),
+                    },
+                    {
+                        "title": _("Message templates"),
+                        "icon": "edit_note",
+                        "link": _admin_link("messaging_messagetemplate"),
+                        "permission": _may(
+                            "messaging.view_messagetemplate", "messaging.change_messagetemplate"
+                        ),
+                    },
+                    {
+                        "title": _("NPS surveys"),
+                        "icon": "sentiment_satisfied",
+                        "link": _admin_link("messaging_survey"),
+                        "permission": _may("messaging.view_survey"),
+                    },
+                ],
+            },
+            {
                 "title": _("Program"),
                 "items": [
                     {

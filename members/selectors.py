@@ -13,11 +13,12 @@ from django.db.models import (
     ExpressionWrapper,
     F,
     OuterRef,
+    Q,
     Subquery,
     Sum,
     Value,
 )
-from django.db.models.functions import Coalesce, Round, TruncDate
+from django.db.models.functions import Coalesce, Lower, Round, TruncDate
 from django.utils import timezone
 from phonenumber_field.phonenumber import PhoneNumber
 from phonenumbers import NumberParseException
@@ -71,6 +72,23 @@ def member_find(query: str) -> Member:
     if member is None:
         raise MemberNotFound()
     return member
+
+
+def member_lookup_condition(term: str, queryset):
+    """(queryset, condition) matching a typed term exactly through the members' indexes:
+    card number, phone (normalised) or e-mail (lower(email)). The condition is empty
+    when the term is none of these."""
+    condition = Q()
+    digits = card_number_clean(term)
+    if len(digits) == CARD_LENGTH and digits.isdigit():
+        condition |= Q(card_number=digits)
+    phone = phone_normalise(term)
+    if phone:
+        condition |= Q(phone=phone)
+    if "@" in term:
+        queryset = queryset.alias(email_lower=Lower("email"))
+        condition |= Q(email_lower=term.lower())
+    return queryset, condition
 
 
 def member_get(*, card_number: str) -> Member:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.db.models import Q
-from django.db.models.functions import Lower
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils import formats, timezone
@@ -17,16 +16,16 @@ from unfold.decorators import action, display
 from unfold.enums import ActionVariant
 
 from loyalty.actors import Actor
-from loyalty.errors import DomainError
-from loyalty.models import ProgramSettings
-from members.admin.helpers import (
+from loyalty.admin_base import (
     DayRangeFilter,
     admin_link,
     dialog_again,
     dialog_done,
     html_table,
 )
-from members.cards import CARD_LENGTH, card_barcode_svg, card_qr_svg
+from loyalty.errors import DomainError
+from loyalty.models import ProgramSettings
+from members.cards import card_barcode_svg, card_qr_svg
 from members.forms import (
     ConsentChangeForm,
     MemberAddForm,
@@ -34,8 +33,9 @@ from members.forms import (
     PointsAdjustForm,
 )
 from members.models import Channel, Member
-from members.selectors import member_progress, phone_normalise
+from members.selectors import member_lookup_condition, member_progress
 from members.services import member_consent_set, points_adjust
+from messaging.selectors import member_nps_latest
 
 # Rows of the ledger and purchases shown on the member page; the rest are one link away.
 MEMBER_PAGE_ROWS = 50
@@ -145,6 +145,13 @@ class MemberAdmin(ModelAdmin):
                 ),
             },
         ),
+        (
+            _("Messages"),
+            {
+                "classes": ["tab"],
+                "fields": ("nps_latest_score", "messages_table", "push_devices_table"),
+            },
+        ),
         (_("Points ledger"), {"classes": ["tab"], "fields": ("ledger_table",)}),
         (_("Purchases"), {"classes": ["tab"], "fields": ("purchases_table",)}),
     )
@@ -159,9 +166,15 @@ class MemberAdmin(ModelAdmin):
         "consent_sms",
         "consent_push",
         "consent_history",
+        "nps_latest_score",
+        "messages_table",
+        "push_devices_table",
         "ledger_table",
         "purchases_table",
     )
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(nps_latest=member_nps_latest())
 
     # --- forms and saving ------------------------------------------------------------
 
@@ -196,17 +209,8 @@ class MemberAdmin(ModelAdmin):
         term = " ".join(search_term.split())
         if not term:
             return queryset, False
-        condition = Q()
-        digits = term.replace(" ", "").replace("-", "")
-        if len(digits) == CARD_LENGTH and digits.isdigit():
-            condition |= Q(card_number=digits)
-        phone = phone_normalise(term)
-        if phone:
-            condition |= Q(phone=phone)
-        if "@" in term:
-            queryset = queryset.alias(email_lower=Lower("email"))
-            condition |= Q(email_lower=term.lower())
-        elif not any(ch.isdigit() for ch in term):
+        queryset, condition = member_lookup_condition(term, queryset)
+        if "@" not in term and not any(ch.isdigit() for ch in term):
             condition |= _name_condition(term)
         if not condition:
             return queryset.none(), False
@@ -270,6 +274,51 @@ class MemberAdmin(ModelAdmin):
                     r.actor,
                 ]
                 for r in records
+            ],
+        )
+
+    @display(description=_("latest NPS score"))
+    def nps_latest_score(self, obj: Member) -> str:
+        score = getattr(obj, "nps_latest", None)
+        return "—" if score is None else str(score)
+
+    @display(description=_("latest messages"))
+    def messages_table(self, obj: Member) -> str:
+        messages_sent = obj.messages.order_by("-created_at", "-id")[:MEMBER_PAGE_ROWS]
+        return html_table(
+            [_("queued"), _("kind"), _("channel"), _("status")],
+            [
+                [
+                    admin_link(
+                        "admin:messaging_message_change",
+                        m,
+                        formats.date_format(
+                            timezone.localtime(m.created_at), "SHORT_DATETIME_FORMAT"
+                        ),
+                    ),
+                    m.get_kind_display(),
+                    m.get_channel_display(),
+                    m.get_status_display(),
+                ]
+                for m in messages_sent
+            ],
+            more_url=reverse("admin:messaging_message_changelist") + f"?member__id__exact={obj.pk}",
+            more_text=_("All the member's messages"),
+        )
+
+    @display(description=_("push devices"))
+    def push_devices_table(self, obj: Member) -> str:
+        devices = obj.push_devices.order_by("-created_at", "-id")[:MEMBER_PAGE_ROWS]
+        return html_table(
+            [_("registered"), _("platform"), _("device token"), _("active")],
+            [
+                [
+                    formats.date_format(timezone.localtime(d.created_at), "SHORT_DATETIME_FORMAT"),
+                    d.get_platform_display(),
+                    d.token,
+                    _("yes") if d.is_active else _("no"),
+                ]
+                for d in devices
             ],
         )
 

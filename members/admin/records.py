@@ -11,9 +11,8 @@ from unfold.decorators import action, display
 from unfold.enums import ActionVariant
 
 from loyalty.actors import Actor
-from loyalty.admin_base import ReadOnlyModelAdmin
+from loyalty.admin_base import DayRangeFilter, ReadOnlyModelAdmin, dialog_again, dialog_done
 from loyalty.errors import DomainError
-from members.admin.helpers import DayRangeFilter, dialog_again, dialog_done
 from members.cards import CARD_LENGTH
 from members.forms import (
     PurchaseRefundForm,

@@ -1,0 +1,117 @@
+"""A template seen before it is used: its preview on a member, and a test send to staff.
+
+A test send goes straight to the channel's backend, not through the outbox: it is
+addressed to a member of staff, not to a member, so there is no consent to check, no
+row to deduplicate and nothing to retry.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+from phonenumber_field.phonenumber import PhoneNumber, to_python
+
+from messaging.backends import Accepted, Outgoing, backend_for
+from messaging.errors import InvalidAddress
+from messaging.models import Channel, MessageTemplate, is_marketing
+from messaging.render import Rendered, render, sample_context
+from messaging.tokens import absolute, unsubscribe_url
+
+log = logging.getLogger(__name__)
+
+# The unsubscribe link of a test message: a token no member has, so that a click on it
+# by whoever receives the test cannot withdraw the previewed member's consent.
+TEST_UNSUBSCRIBE_TOKEN = "test"
+
+
+def staff_address_clean(*, channel: str, to: str) -> str:
+    """The address a test message goes to, as the backend wants it (an e-mail address,
+    a phone in E.164, a push token). Raises InvalidAddress."""
+    to = to.strip()
+    if channel == Channel.EMAIL:
+        try:
+            validate_email(to)
+        except ValidationError:
+            raise InvalidAddress(_("Enter a valid e-mail address.")) from None
+        return to
+    if channel == Channel.SMS:
+        phone = to_python(to, region=settings.PHONENUMBER_DEFAULT_REGION)
+        if not isinstance(phone, PhoneNumber) or not phone.is_valid():
+            raise InvalidAddress(_("Enter a valid phone number."))
+        return phone.as_e164
+    if not to or len(to) > 255:
+        raise InvalidAddress(_("Enter the device's push token."))
+    return to
+
+
+def template_preview(
+    *, template: MessageTemplate, member, language: str, unsubscribe: str | None = None
+) -> Rendered:
+    """The message `template` makes for `member` (tier loaded) in `language`, with
+    example values of the event and, for a marketing kind, an unsubscribe link (the
+    member's own unless `unsubscribe` is given). Raises TemplateInvalid."""
+    if not is_marketing(template.kind):
+        unsubscribe = ""
+    elif unsubscribe is None:
+        unsubscribe = unsubscribe_url(member_id=member.pk, channel=template.channel)
+    return render(
+        template,
+        language=language,
+        context=sample_context(member),
+        channel=template.channel,
+        unsubscribe_url=unsubscribe,
+    )
+
+
+def template_test_send(
+    *, template: MessageTemplate, member, to: str, language: str, actor
+) -> Accepted:
+    """Send `template` as previewed on `member` to the staff address `to`.
+
+    Raises InvalidAddress for a bad address and TemplateInvalid for a template that does
+    not render; a DeliveryError of the backend reaches the caller as it is."""
+    address = staff_address_clean(channel=template.channel, to=to)
+    inert_link = absolute(reverse("messaging:unsubscribe", args=[TEST_UNSUBSCRIBE_TOKEN]))
+    rendered = template_preview(
+        template=template, member=member, language=language, unsubscribe=inert_link
+    )
+    headers = {}
+    if template.channel == Channel.EMAIL and is_marketing(template.kind):
+        # As a member's copy has them, so the test shows how mail clients offer them.
+        headers = {
+            "List-Unsubscribe": f"<{inert_link}>",
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        }
+    outgoing = Outgoing(
+        idempotency_key=f"{settings.MESSAGES_ID_PREFIX}-test-{uuid.uuid4().hex}",
+        channel=template.channel,
+        to=address,
+        subject=rendered.subject,
+        body=rendered.body,
+        html=rendered.html,
+        headers=headers,
+    )
+    backend = backend_for(template.channel)
+    backend.open()
+    try:
+        accepted = backend.send(outgoing)
+    finally:
+        backend.close()
+    log.info(
+        "template test sent",
+        extra={
+            "template": template.pk,
+            "channel": template.channel,
+            "member": member.pk,
+            "language": language,
+            "actor": actor.label,
+            "provider_id": accepted.provider_id,
+        },
+    )
+    return accepted
