@@ -24,6 +24,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from loyalty.context_processors import currency_symbol
+from messaging.backends import Outgoing
 from messaging.errors import TemplateInvalid
 from messaging.models import MessageTemplate
 
@@ -62,6 +63,26 @@ class Rendered:
     subject: str
     body: str
     html: str = ""
+    unsubscribe_url: str = ""
+
+    def outgoing(self, *, idempotency_key: str, channel: str, to: str) -> Outgoing:
+        """The message for a backend. A marketing e-mail carries RFC 8058 one-click
+        unsubscribe headers: mail clients offer the button and POST to the link."""
+        headers = {}
+        if self.unsubscribe_url and channel == "email":
+            headers = {
+                "List-Unsubscribe": f"<{self.unsubscribe_url}>",
+                "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+            }
+        return Outgoing(
+            idempotency_key=idempotency_key,
+            channel=channel,
+            to=to,
+            subject=self.subject,
+            body=self.body,
+            html=self.html,
+            headers=headers,
+        )
 
 
 def member_context(member) -> dict:
@@ -164,7 +185,7 @@ def render(
                 _("The template cannot be rendered: %(error)s") % {"error": exc}
             ) from exc
         if channel != "email":
-            return Rendered(subject=subject, body=body)
+            return Rendered(subject=subject, body=body, unsubscribe_url=unsubscribe_url)
         footer = ""
         if unsubscribe_url and unsubscribe_url not in body:
             footer = _("Unsubscribe from these e-mails: %(url)s") % {"url": unsubscribe_url}
@@ -176,7 +197,7 @@ def render(
                 unsubscribe_url,
                 _("Unsubscribe"),
             )
-    return Rendered(subject=subject, body=body, html=html)
+    return Rendered(subject=subject, body=body, html=html, unsubscribe_url=unsubscribe_url)
 
 
 def sample_context(member) -> dict:

@@ -12,6 +12,7 @@ from members.services import points_grant
 from messaging.defaults import message_templates_ensure
 from messaging.models import MessageTemplate
 from tests import factories
+from tests.clients import staff_client
 
 
 def pytest_sessionstart(session):
@@ -73,6 +74,24 @@ def marketer():
 @pytest.fixture
 def cashier():
     return factories.UserFactory(username="cashier", groups=[CASHIER])
+
+
+@pytest.fixture
+def superuser():
+    user = factories.UserFactory(username="root", is_staff=True)
+    user.is_superuser = True
+    user.save(update_fields=["is_superuser"])
+    return user
+
+
+@pytest.fixture
+def marketer_client(marketer):
+    return staff_client(marketer)
+
+
+@pytest.fixture
+def superuser_client(superuser):
+    return staff_client(superuser)
 
 
 @pytest.fixture

@@ -29,10 +29,14 @@ class PushDeviceSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField(read_only=True)
 
 
-class PushDeviceListView(APIView):
+class MembersWriteView(APIView):
+    """A member's devices are member data the partner writes: `members:write`."""
+
     def get_required_scope(self, request) -> str:
         return Partner.Scope.MEMBERS_WRITE
 
+
+class PushDeviceListView(MembersWriteView):
     @extend_schema(
         tags=[TAG],
         operation_id="push_device_register",
@@ -73,10 +77,7 @@ class PushDeviceListView(APIView):
         )
 
 
-class PushDeviceDetailView(APIView):
-    def get_required_scope(self, request) -> str:
-        return Partner.Scope.MEMBERS_WRITE
-
+class PushDeviceDetailView(MembersWriteView):
     @extend_schema(
         tags=[TAG],
         operation_id="push_device_remove",

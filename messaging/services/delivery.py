@@ -38,7 +38,7 @@ from django.utils.translation import gettext as _
 from members.models import Member
 from members.services.enrollment import CONSENT_FIELDS
 from messaging import selectors
-from messaging.backends import Backend, DeliveryError, Outgoing, backend_for
+from messaging.backends import Backend, DeliveryError, backend_for
 from messaging.errors import MessageNotFailed, TemplateInvalid
 from messaging.models import Channel, Message, PushDevice
 from messaging.render import member_context, render
@@ -286,21 +286,8 @@ def _deliver_one(message: Message, *, claim_id: int, run: _Run, stats: DeliveryS
         log.exception("message %s: rendering raised", message.pk)
         _failed(message, claim_id, f"{type(exc).__name__}: {exc}", "", stats)
         return
-    headers = {}
-    if unsubscribe and message.channel == Channel.EMAIL:
-        # RFC 8058 one-click unsubscribe: mail clients POST to the link themselves.
-        headers = {
-            "List-Unsubscribe": f"<{unsubscribe}>",
-            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-        }
-    outgoing = Outgoing(
-        idempotency_key=message.idempotency_key,
-        channel=message.channel,
-        to=address,
-        subject=rendered.subject,
-        body=rendered.body,
-        html=rendered.html,
-        headers=headers,
+    outgoing = rendered.outgoing(
+        idempotency_key=message.idempotency_key, channel=message.channel, to=address
     )
     try:
         accepted = run.backend(message.channel).send(outgoing)

@@ -17,7 +17,7 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from phonenumber_field.phonenumber import PhoneNumber, to_python
 
-from messaging.backends import Accepted, Outgoing, backend_for
+from messaging.backends import Accepted, backend_for
 from messaging.errors import InvalidAddress
 from messaging.models import Channel, MessageTemplate, is_marketing
 from messaging.render import Rendered, render, sample_context
@@ -81,21 +81,12 @@ def template_test_send(
     rendered = template_preview(
         template=template, member=member, language=language, unsubscribe=inert_link
     )
-    headers = {}
-    if template.channel == Channel.EMAIL and is_marketing(template.kind):
-        # As a member's copy has them, so the test shows how mail clients offer them.
-        headers = {
-            "List-Unsubscribe": f"<{inert_link}>",
-            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-        }
-    outgoing = Outgoing(
+    # Unsubscribe headers as a member's copy has them (with the inert link), so the test
+    # shows how mail clients offer them.
+    outgoing = rendered.outgoing(
         idempotency_key=f"{settings.MESSAGES_ID_PREFIX}-test-{uuid.uuid4().hex}",
         channel=template.channel,
         to=address,
-        subject=rendered.subject,
-        body=rendered.body,
-        html=rendered.html,
-        headers=headers,
     )
     backend = backend_for(template.channel)
     backend.open()

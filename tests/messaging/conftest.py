@@ -5,6 +5,7 @@ import datetime as dt
 import pytest
 
 from loyalty.actors import Actor
+from members.models import ConsentRecord
 from members.services import member_consent_set
 from messaging.backends import memory
 
@@ -31,3 +32,15 @@ def consent(member, channel: str, *, is_granted: bool = True) -> None:
         actor=Actor.for_task("test"),
     )
     member.refresh_from_db()
+
+
+def consent_state(member) -> tuple:
+    """The member's consent flags and the number of consent records: what a refused
+    withdrawal must leave as it was."""
+    member.refresh_from_db()
+    return (
+        member.consent_email,
+        member.consent_sms,
+        member.consent_push,
+        ConsentRecord.objects.count(),
+    )

@@ -14,6 +14,7 @@ from django.utils.translation import gettext
 from members.models import ConsentRecord
 from tests import factories
 from tests.messaging.conftest import consent
+from tests.messaging.conftest import consent_state as state
 
 SECRET = "webhook-secret-from-the-provider"
 PHONE = "+79123456789"
@@ -52,16 +53,6 @@ def inbound(client: Client, payload, *, signature: str | None = "valid", raw: by
     elif signature is not None:
         headers["X-Signature"] = signature
     return client.post(URL, data=body, content_type="application/json", headers=headers)
-
-
-def state(member) -> tuple:
-    member.refresh_from_db()
-    return (
-        member.consent_email,
-        member.consent_sms,
-        member.consent_push,
-        ConsentRecord.objects.count(),
-    )
 
 
 @pytest.mark.parametrize("text", ["STOP", "стоп!", " Stop. ", "СТОП", "Отписаться"])

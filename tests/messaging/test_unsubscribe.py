@@ -18,6 +18,7 @@ from messaging.services import message_queue, messages_deliver
 from messaging.tokens import survey_token, unsubscribe_token
 from tests import factories
 from tests.messaging.conftest import consent
+from tests.messaging.conftest import consent_state as state
 
 ONE_CLICK = "List-Unsubscribe=One-Click"  # the body mail clients send (RFC 8058)
 
@@ -40,16 +41,6 @@ def subscribed(member):
     consent(member, "email")
     consent(member, "sms")
     return member
-
-
-def state(member) -> tuple:
-    member.refresh_from_db()
-    return (
-        member.consent_email,
-        member.consent_sms,
-        member.consent_push,
-        ConsentRecord.objects.count(),
-    )
 
 
 def url(token: str) -> str:

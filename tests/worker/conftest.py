@@ -9,6 +9,7 @@ lives inside the pytest process and cannot be shared with another process.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -158,6 +159,39 @@ def worker_start(
         _stop(worker)
         raise
     return worker
+
+
+def poll(what: str, check, *, timeout: float, workers: list[Worker] = (), interval: float = 0.05):
+    """Call `check` until it returns something truthy; fail with the workers' logs."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        for worker in workers:
+            if worker.process.poll() is not None:
+                pytest.fail(
+                    f"A worker exited ({worker.process.returncode}) while waiting for {what}:"
+                    f"\n{logs(workers)}"
+                )
+        time.sleep(interval)
+    pytest.fail(f"Timed out after {timeout} s waiting for {what}.\n{logs(workers)}")
+
+
+def logs(workers: list[Worker]) -> str:
+    return "\n".join(f"--- {w.log.name}:\n{w.log_tail(60)}" for w in workers)
+
+
+def unacked_forget(broker_url: str, queue: str) -> None:
+    """Drop the queue's unacknowledged messages (kombu would restore them to the deleted
+    test queue after an hour)."""
+    import redis
+
+    client = redis.Redis.from_url(broker_url)
+    for tag, raw in client.hgetall("unacked").items():
+        if json.loads(raw)[2] == queue:
+            client.hdel("unacked", tag)
+            client.zrem("unacked_index", tag)
 
 
 @pytest.fixture(scope="module")

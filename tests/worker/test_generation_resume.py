@@ -11,8 +11,6 @@ it again for a second worker. That run continues from the last committed chunk.
 from __future__ import annotations
 
 import datetime as dt
-import json
-import time
 import uuid
 
 import pytest
@@ -29,6 +27,8 @@ from tests.worker.conftest import (
     _database_url,
     _queue_delete,
     _stop,
+    poll,
+    unacked_forget,
     worker_start,
 )
 
@@ -40,7 +40,6 @@ KILL_AFTER = 4 * CHUNK  # committed codes seen before the worker is killed
 PROGRESS_TIMEOUT = 180
 UNLOCK_TIMEOUT = 60
 DONE_TIMEOUT = 600
-POLL = 0.05
 
 
 def worker_new(*, queue: str, broker_url: str, database_url: str, log) -> Worker:
@@ -52,23 +51,6 @@ def worker_new(*, queue: str, broker_url: str, database_url: str, log) -> Worker
         database_url=database_url,
         log=log,
     )
-
-
-def poll(what: str, check, *, timeout: float, worker: Worker | None = None):
-    """Call `check` until it returns something truthy; fail with the worker's log."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        if worker is not None and worker.process.poll() is not None:
-            pytest.fail(
-                f"The worker exited ({worker.process.returncode}) while waiting for {what}:\n"
-                f"{worker.log_tail()}"
-            )
-        time.sleep(POLL)
-    tail = f"\nWorker log:\n{worker.log_tail()}" if worker is not None else ""
-    pytest.fail(f"Timed out after {timeout} s waiting for {what}.{tail}")
 
 
 def job_now(job_id: int) -> GenerationJob:
@@ -95,19 +77,6 @@ def code_counts(batch_id: int) -> tuple[int, int]:
             [batch_id],
         )
         return tuple(cursor.fetchone())
-
-
-def unacked_forget(broker_url: str, queue: str) -> None:
-    """Drop the killed worker's unacknowledged message from Redis (kombu keeps it in the
-    `unacked` hash and would restore it to the deleted test queue after an hour)."""
-    import redis
-
-    client = redis.Redis.from_url(broker_url)
-    for tag, raw in client.hgetall("unacked").items():
-        _payload, _exchange, routing_key = json.loads(raw)
-        if routing_key == queue:
-            client.hdel("unacked", tag)
-            client.zrem("unacked_index", tag)
 
 
 @pytest.fixture
@@ -168,7 +137,7 @@ def test_a_job_killed_mid_way_and_resumed_makes_exactly_the_requested_codes(work
         f"{KILL_AFTER} codes committed",
         lambda: job_now(job.pk).generated >= KILL_AFTER,
         timeout=PROGRESS_TIMEOUT,
-        worker=first,
+        workers=[first],
     )
     first.process.kill()
     first.process.wait(timeout=30)
@@ -196,7 +165,7 @@ def test_a_job_killed_mid_way_and_resumed_makes_exactly_the_requested_codes(work
         "the resumed job to finish",
         lambda: (j := job_now(job.pk)).status == GenerationJob.Status.DONE and j,
         timeout=DONE_TIMEOUT,
-        worker=second,
+        workers=[second],
     )
 
     # then exactly the requested number of codes, none twice, the first run's kept

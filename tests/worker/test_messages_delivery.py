@@ -38,7 +38,15 @@ from messaging.services import delivery, messages_queue_for
 from messaging.services.delivery import IN_DOUBT_NOTE
 from tests import factories
 from tests.messaging import provider
-from tests.worker.conftest import Worker, _broker_url, _database_url, _queue_delete, _stop
+from tests.worker.conftest import (
+    Worker,
+    _broker_url,
+    _database_url,
+    _queue_delete,
+    _stop,
+    poll,
+    unacked_forget,
+)
 from tests.worker.conftest import worker_start as _worker_start
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
@@ -51,32 +59,10 @@ HELD = 325  # the first worker is killed while the provider holds its 326th requ
 VISIBILITY_TIMEOUT = 1  # seconds, the replacement worker's: it redelivers at once
 DONE_TIMEOUT = 60
 UNLOCK_TIMEOUT = 30
-POLL = 0.02
 UNFINISHED = [Message.Status.PENDING, Message.Status.SENDING]
 
 
 # --- Helpers ------------------------------------------------------------------------------
-
-
-def poll(what: str, check, *, timeout: float, workers: list[Worker]):
-    """Call `check` until it returns something truthy; fail with the workers' logs."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        for worker in workers:
-            if worker.process.poll() is not None:
-                pytest.fail(
-                    f"A worker exited ({worker.process.returncode}) while waiting for {what}:"
-                    f"\n{logs(workers)}"
-                )
-        time.sleep(POLL)
-    pytest.fail(f"Timed out after {timeout} s waiting for {what}.\n{logs(workers)}")
-
-
-def logs(workers: list[Worker]) -> str:
-    return "\n".join(f"--- {w.log.name}:\n{w.log_tail(60)}" for w in workers)
 
 
 def members_with_sms_consent(count: int) -> None:
@@ -145,18 +131,6 @@ def unacked(broker_url: str, queue: str) -> list[tuple[dict, float]]:
         if routing_key == queue:
             found.append((payload, client.zscore("unacked_index", tag)))
     return found
-
-
-def unacked_forget(broker_url: str, queue: str) -> None:
-    """Drop the queue's unacknowledged messages (kombu would restore them to the deleted
-    test queue after an hour)."""
-    import redis
-
-    client = redis.Redis.from_url(broker_url)
-    for tag, raw in client.hgetall("unacked").items():
-        if json.loads(raw)[2] == queue:
-            client.hdel("unacked", tag)
-            client.zrem("unacked_index", tag)
 
 
 WORKER_SETTINGS = """\

@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from messaging.models import Message, MessageTemplate
 from tests import factories
-from tests.messaging.admin.conftest import client_for
+from tests.clients import staff_client as client_for
 
 
 @pytest.fixture

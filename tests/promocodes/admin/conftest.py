@@ -1,26 +1,11 @@
-"""Promo code admin: clients per persona (English UI for text assertions) and batches."""
+"""Promo code admin: batches and codes to act on."""
 
 import datetime as dt
 
 import pytest
-from django.conf import settings
-from django.test import Client
 from django.utils import timezone
 
 from tests import factories
-
-
-def client_for(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    # Russian is the default; assertions on our own messages read the English source.
-    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
-    return client
-
-
-@pytest.fixture
-def marketer_client(marketer) -> Client:
-    return client_for(marketer)
 
 
 @pytest.fixture

@@ -172,7 +172,7 @@ def test_codes_are_read_only_for_everyone(marketer_client, client_for_superuser,
 
 @pytest.fixture
 def client_for_superuser():
-    from tests.promocodes.admin.conftest import client_for
+    from tests.clients import staff_client as client_for
 
     user = factories.UserFactory(username="root", is_staff=True)
     user.is_superuser = True

@@ -7,7 +7,7 @@ from django.urls import reverse
 
 from promocodes.models import GenerationJob, PromoCode
 from tests import factories
-from tests.promocodes.admin.conftest import client_for
+from tests.clients import staff_client as client_for
 
 
 @pytest.fixture
