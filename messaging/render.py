@@ -203,6 +203,7 @@ def render(
 def sample_context(member) -> dict:
     """A preview's context: the member's own values and examples of an event's values."""
     return member_context(member) | {
+        # xgettext:no-python-format
         "offer": _("Extra 30% on the spring collection"),
         "code": "WINTER-10AB-CD3E",
         "amount": Decimal("300.00"),

@@ -104,7 +104,7 @@ ERROR_CODES: dict[str, str] = {
     ),
     # Messages: links in messages and staff tools (no partner endpoint returns these yet)
     "bad_token": gettext_lazy("The signed link is damaged or forged."),
-    "token_expired": gettext_lazy("The signed link is past its life."),
+    "token_expired": gettext_lazy("The signed link has expired."),
     "survey_answered": gettext_lazy(
         "The survey has already been answered; the first answer stands."
     ),
