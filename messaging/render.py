@@ -175,15 +175,18 @@ def render(
         subject_template, body_template = _compiled_for(template, language)
     except TemplateSyntaxError as exc:  # saved without template_check (shell, import, old rows)
         raise TemplateInvalid(_("The template has an error: %(error)s") % {"error": exc}) from exc
-    with translation.override(language):
-        try:
+    try:
+        with translation.override(language):
             # A Context autoescapes whatever the engine says: SMS and plain text are not HTML.
             subject = " ".join(subject_template.render(Context(values, autoescape=False)).split())
             body = body_template.render(Context(values, autoescape=False)).strip()
-        except Exception as exc:  # a filter given a value it cannot take
-            raise TemplateInvalid(
-                _("The template cannot be rendered: %(error)s") % {"error": exc}
-            ) from exc
+    except Exception as exc:  # a filter given a value it cannot take
+        # In the caller's language (staff in admin, the program's in the outbox), not the
+        # member's.
+        raise TemplateInvalid(
+            _("The template cannot be rendered: %(error)s") % {"error": exc}
+        ) from exc
+    with translation.override(language):
         if channel != "email":
             return Rendered(subject=subject, body=body, unsubscribe_url=unsubscribe_url)
         footer = ""

@@ -4,6 +4,8 @@ preview shows a real member's values, a test send reaches the staff address."""
 import pytest
 from django.contrib.messages import get_messages
 from django.urls import reverse
+from django.utils import translation
+from django.utils.translation import gettext
 
 from messaging.backends import PermanentDeliveryError
 from messaging.models import MessageTemplate
@@ -169,7 +171,10 @@ def test_preview_shows_the_members_own_values(marketer_client, offer_email, ivan
     assert rendered.subject == "Иван, подарок для вас"
     body, footer = rendered.body.split("\n\n")
     assert body == f"Иван, на вашей карте {ivan.card_number} 0 баллов. Уровень: {ivan.tier.name}."
-    assert footer.startswith("Unsubscribe from these e-mails: http")
+    # the footer is in the member's language (Russian), whatever the admin's
+    with translation.override(ivan.language):
+        footer_start = gettext("Unsubscribe from these e-mails: %(url)s") % {"url": "http"}
+    assert footer.startswith(footer_start)
     assert "/m/unsubscribe/" in rendered.html
     assert f"на вашей карте {ivan.card_number}".encode() in response.content
 
