@@ -5,6 +5,7 @@ a filesystem Celery broker); production sets DATABASE_URL, CELERY_BROKER_URL and
 SECRET_KEY. With DEBUG off (the default) a missing SECRET_KEY refuses to start.
 """
 
+import hashlib
 from decimal import Decimal
 from pathlib import Path
 
@@ -124,6 +125,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+    # The server notices a vanished worker host within about a minute, which ends its
+    # session and releases its advisory locks (message delivery claims, generation jobs).
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "options",
+        "-c tcp_keepalives_idle=30 -c tcp_keepalives_interval=10 -c tcp_keepalives_count=3",
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://loyalty")}
@@ -165,8 +172,10 @@ EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
 # An ESP through django-anymail instead of SMTP: EMAIL_BACKEND=anymail.backends.<esp>.EmailBackend
 # and its credentials as JSON in ANYMAIL, e.g. {"MAILGUN_API_KEY": "..."}.
-EMAIL_BACKEND = env.str("EMAIL_BACKEND", default=EMAIL_CONFIG["EMAIL_BACKEND"])
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="") or EMAIL_CONFIG["EMAIL_BACKEND"]
 ANYMAIL = env.json("ANYMAIL", default={})
+# A hung SMTP server fails the message for a retry instead of holding a delivery run.
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="loyalty@localhost")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
@@ -202,8 +211,19 @@ MESSAGES_PUSH_OPTIONS = env.json("MESSAGES_PUSH_OPTIONS", default={})
 # Shared secret of the SMS provider's inbound webhook (HMAC-SHA256 of the body); the
 # webhook refuses everything while it is empty.
 MESSAGES_SMS_WEBHOOK_SECRET = env.str("MESSAGES_SMS_WEBHOOK_SECRET", default="")
-# Idempotency keys and Message-IDs are <prefix>-<message id>: unique per installation.
-MESSAGES_ID_PREFIX = env.str("MESSAGES_ID_PREFIX", default="loyalty")
+# Idempotency keys and Message-IDs are <prefix>-<message id>, so the prefix must differ
+# between installations sharing a provider account (staging and production): by default
+# it is derived from the installation's own SECRET_KEY.
+MESSAGES_ID_PREFIX = env.str(
+    "MESSAGES_ID_PREFIX",
+    default="loyalty-" + hashlib.sha256(f"messages:{SECRET_KEY}".encode()).hexdigest()[:10],
+)
+# Commit each delivery outcome without waiting for the WAL flush: about twice the
+# throughput, and a worker crash still loses nothing; only a crash of the database server
+# itself could forget the last fraction of a second of outcomes, whose messages would
+# then be sent again (deduplicated by HTTP providers that honour Idempotency-Key, not by
+# e-mail). Off by default.
+MESSAGES_ASYNC_OUTCOMES = env.bool("MESSAGES_ASYNC_OUTCOMES", default=False)
 # Seconds to wait before each retry of a transient failure; failed once they run out.
 MESSAGES_RETRY_DELAYS = env.list("MESSAGES_RETRY_DELAYS", cast=int, default=[60, 300, 1800, 7200])
 # SQLite only (PostgreSQL sees a dead run at once): a claim this old is a dead run's.

@@ -15,6 +15,7 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 CELERY_TASK_ALWAYS_EAGER = False
 # Tests run delivery themselves (or start a worker that does).
 MESSAGES_DELIVER_ON_COMMIT = False
+MESSAGES_ID_PREFIX = "loyalty"
 MESSAGES_SMS_BACKEND = "messaging.backends.memory.MemoryBackend"
 MESSAGES_PUSH_BACKEND = "messaging.backends.memory.MemoryBackend"
 LOGGING["root"]["level"] = "WARNING"  # noqa: F405

@@ -9,7 +9,7 @@ _RECEIPT_RU = """{{ first_name }}, спасибо за покупку!
 Оплачено деньгами: {{ paid_amount }} {{ currency }}
 Начислено баллов: {{ points_earned }}
 
-Ваш уровень: {{ tier }}. Баланс: {{ balance }} баллов."""
+Ваш уровень: {{ tier }}. Баланс баллов: {{ balance }}."""
 
 _RECEIPT_EN = """{{ first_name }}, thank you for your purchase!
 
@@ -38,13 +38,20 @@ Rate us from 0 to 10, it takes a minute:
 
 Thank you for helping us do better."""
 
+# SMS end with how to stop them: a reply STOP reaches the inbound webhook.
+_NPS_SMS_RU = (
+    "{{ first_name }}, оцените наш магазин от 0 до 10: {{ survey_url }} Отказ от SMS: СТОП"
+)
+_NPS_SMS_EN = (
+    "{{ first_name }}, rate our store from 0 to 10: {{ survey_url }} Reply STOP to opt out"
+)
+
 # (kind, channel, subject_ru, body_ru, subject_en, body_en)
 DEFAULT_TEMPLATES = [
     ("receipt", "email", "Ваш чек {{ receipt_number }}", _RECEIPT_RU,
      "Your receipt {{ receipt_number }}", _RECEIPT_EN),
     ("nps", "email", "Как вам у нас?", _NPS_EMAIL_RU, "How did we do?", _NPS_EMAIL_EN),
-    ("nps", "sms", "", "{{ first_name }}, оцените наш магазин от 0 до 10: {{ survey_url }}",
-     "", "{{ first_name }}, rate our store from 0 to 10: {{ survey_url }}"),
+    ("nps", "sms", "", _NPS_SMS_RU, "", _NPS_SMS_EN),
 ]  # fmt: skip
 
 

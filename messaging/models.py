@@ -36,8 +36,9 @@ class Kind(models.TextChoices):
 
 # Service messages about the member's own account: sent without marketing consent
 # (38-FZ restricts advertising, not receipts). Everything else is marketing and needs
-# the member's consent for the channel at the moment it is sent.
-TRANSACTIONAL_KINDS = frozenset({Kind.RECEIPT, Kind.POINTS_BALANCE, Kind.POINTS_BURN})
+# the member's consent for the channel at the moment it is sent. "Points about to burn"
+# is marketing: it urges a purchase, so it needs consent and carries an unsubscribe link.
+TRANSACTIONAL_KINDS = frozenset({Kind.RECEIPT, Kind.POINTS_BALANCE})
 
 
 def is_marketing(kind: str) -> bool:
@@ -129,6 +130,7 @@ class Message(models.Model):
         "members.Member",
         on_delete=models.CASCADE,
         related_name="messages",
+        db_index=False,  # message_member_idx (member, -created_at) serves it
         verbose_name=_("member"),
     )
     campaign = models.ForeignKey(
@@ -157,7 +159,7 @@ class Message(models.Model):
     # The delivery run that holds the row while it is being sent (see services.delivery).
     claim = models.BigIntegerField(_("claim"), null=True, blank=True, editable=False)
     claimed_at = models.DateTimeField(_("claimed"), null=True, blank=True, editable=False)
-    recipient = models.CharField(_("sent to"), max_length=254, blank=True)
+    recipient = models.CharField(_("sent to"), max_length=512, blank=True)
     subject = models.CharField(_("subject"), max_length=200, blank=True)
     body = models.TextField(_("text"), blank=True)
     provider_id = models.CharField(_("provider's message id"), max_length=255, blank=True)
@@ -186,6 +188,15 @@ class Message(models.Model):
                 condition=Q(status="suppressed") | Q(suppressed_reason=""),
                 name="message_suppressed_reason_only_if_suppressed",
             ),
+            # A row of an unknown kind or channel could never be sent: refused at insert.
+            models.CheckConstraint(condition=Q(kind__in=Kind.values), name="message_kind_known"),
+            models.CheckConstraint(
+                condition=Q(channel__in=Channel.values), name="message_channel_known"
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "sending", "sent", "failed", "suppressed"]),
+                name="message_status_known",
+            ),
         ]
         indexes = [
             models.Index(
@@ -195,6 +206,12 @@ class Message(models.Model):
             ),
             models.Index(fields=["claim"], condition=Q(status="sending"), name="message_claim_idx"),
             models.Index(fields=["created_at"], name="message_created_idx"),
+            # The outbox's "failed" view, newest first, on a table of millions.
+            models.Index(
+                fields=["-created_at"],
+                condition=Q(status="failed"),
+                name="message_failed_idx",
+            ),
             models.Index(fields=["member", "-created_at"], name="message_member_idx"),
         ]
 
@@ -222,7 +239,8 @@ class PushDevice(models.Model):
         related_name="push_devices",
         verbose_name=_("member"),
     )
-    token = models.CharField(_("device token"), max_length=255, unique=True)
+    # Web push endpoints are URLs of several hundred characters.
+    token = models.CharField(_("device token"), max_length=512, unique=True)
     platform = models.CharField(_("platform"), max_length=10, choices=Platform.choices)
     is_active = models.BooleanField(_("active"), default=True)
     created_at = models.DateTimeField(_("registered"), auto_now_add=True)

@@ -75,13 +75,13 @@ def reward_providers() -> list[RewardProvider]:
     return [import_string(path)() for path in settings.LOYALTY_REWARD_PROVIDERS]
 
 
-@cache
 def purchase_hooks() -> list:
     """What else a recorded purchase causes (settings.LOYALTY_PURCHASE_HOOKS), run in the
     checkout's transaction: a hook's writes commit or roll back with the purchase."""
     return [import_string(path) for path in settings.LOYALTY_PURCHASE_HOOKS]
 
 
+@cache
 def base_rate_providers() -> list[BaseRateProvider]:
     return [import_string(path)() for path in settings.LOYALTY_BASE_RATE_PROVIDERS]
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from messaging.api.views import PushDeviceDetailView, PushDeviceListView
+from messaging.api.views import PushDeviceListView, PushDeviceRemoveView
 
 urlpatterns = [
     path(
@@ -9,8 +9,8 @@ urlpatterns = [
         name="api-push-devices",
     ),
     path(
-        "members/<str:card_number>/push-devices/<str:token>/",
-        PushDeviceDetailView.as_view(),
-        name="api-push-device",
+        "members/<str:card_number>/push-devices/remove/",
+        PushDeviceRemoveView.as_view(),
+        name="api-push-device-remove",
     ),
 ]

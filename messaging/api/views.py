@@ -22,7 +22,8 @@ TAG = "Members"
 
 class PushDeviceSerializer(serializers.Serializer):
     token = serializers.CharField(
-        max_length=255, help_text=_("The device token your push provider gave the app.")
+        max_length=512,
+        help_text=_("The device token (or web push endpoint) your push provider gave the app."),
     )
     platform = serializers.ChoiceField(choices=PushDevice.Platform.choices)
     is_active = serializers.BooleanField(read_only=True)
@@ -77,7 +78,11 @@ class PushDeviceListView(MembersWriteView):
         )
 
 
-class PushDeviceDetailView(MembersWriteView):
+class PushDeviceTokenSerializer(serializers.Serializer):
+    token = serializers.CharField(max_length=512)
+
+
+class PushDeviceRemoveView(MembersWriteView):
     @extend_schema(
         tags=[TAG],
         operation_id="push_device_remove",
@@ -85,14 +90,22 @@ class PushDeviceDetailView(MembersWriteView):
         description=_(
             "The member signed out of the app on this device: no more push messages go "
             "there. Removing a token that is not the member's, or already removed, is "
-            "harmless (204). Needs `members:write`."
+            "harmless (204). The token is sent in the body: web push endpoints are long "
+            "URLs. Needs `members:write`."
         ),
+        request=PushDeviceTokenSerializer,
         responses={
             204: OpenApiResponse(description=_("Removed.")),
-            **errors_common({400: ["bad_card_number"], 404: ["member_not_found"]}),
+            **errors_common({400: ["bad_card_number"], 404: ["member_not_found"]}, has_body=True),
         },
     )
-    def delete(self, request, card_number: str, token: str):
+    def post(self, request, card_number: str):
         member = member_selectors.member_get(card_number=card_number)
-        push_device_remove(member=member, token=token, actor=Actor.for_partner(request.partner))
+        serializer = PushDeviceTokenSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        push_device_remove(
+            member=member,
+            token=serializer.validated_data["token"].strip(),
+            actor=Actor.for_partner(request.partner),
+        )
         return Response(status=status.HTTP_204_NO_CONTENT)

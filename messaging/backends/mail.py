@@ -32,7 +32,11 @@ class EmailBackend(Backend):
 
     def open(self) -> None:
         self.connection = get_connection(fail_silently=False)
-        self.connection.open()
+        try:
+            self.connection.open()
+        except (smtplib.SMTPException, OSError) as exc:
+            self.connection = None
+            raise TransientDeliveryError(str(exc)) from exc
 
     def close(self) -> None:
         if self.connection is not None:
@@ -58,7 +62,13 @@ class EmailBackend(Backend):
         permanent, transient = _anymail_errors()
         try:
             email.send()
-        except (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused, *permanent) as exc:
+        except smtplib.SMTPRecipientsRefused as exc:
+            # 4xx for every recipient (greylisting, a full mailbox) is worth a retry.
+            codes = [code for code, _text in exc.recipients.values()]
+            if codes and all(400 <= code < 500 for code in codes):
+                raise TransientDeliveryError(str(exc)) from exc
+            raise PermanentDeliveryError(str(exc)) from exc
+        except (smtplib.SMTPSenderRefused, *permanent) as exc:
             raise PermanentDeliveryError(str(exc)) from exc
         except smtplib.SMTPResponseException as exc:
             error = f"SMTP {exc.smtp_code}: {exc.smtp_error!r}"

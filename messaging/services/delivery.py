@@ -14,10 +14,12 @@ How "never twice" holds:
   with the same idempotency key (Idempotency-Key to HTTP providers, Message-ID in
   e-mail), which a provider that honours it delivers once. SQLite (one worker in
   development) treats a claim older than MESSAGES_CLAIM_TIMEOUT as dead.
-- Outcomes are committed with synchronous_commit off: a worker crash loses none of
-  them (they are on the server); only a crash of the database server itself could
-  forget the last few hundred milliseconds of outcomes, whose rows are then sent
-  again with the same idempotency key.
+- Each outcome is a commit of its own. With MESSAGES_ASYNC_OUTCOMES they are committed
+  with synchronous_commit off: a worker crash still loses none of them (they are on
+  the server); only a crash of the database server itself could forget the last
+  fraction of a second of outcomes, whose rows would then be sent again.
+- The advisory lock is a session lock: workers need a direct connection to PostgreSQL
+  (or a pooler in session mode), never a transaction-mode pooler.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone, translation
+from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext as _
 
 from members.models import Member
@@ -49,8 +52,17 @@ log = logging.getLogger(__name__)
 
 BATCH_SIZE = 100
 _LOCK_SPACE = 7302  # advisory lock namespace of delivery claims
-IN_DOUBT_NOTE = "The worker was lost while sending this message; it is sent again with the "
-IN_DOUBT_NOTE += "same idempotency key."
+IN_DOUBT_NOTE = gettext_noop(
+    "The worker was lost while sending this message; it is sent again with the same "
+    "idempotency key."
+)
+
+
+def in_doubt_note() -> str:
+    """The note on a row that may have reached the provider twice, as it is stored (in
+    the program's language)."""
+    with translation.override(settings.LANGUAGE_CODE):
+        return gettext(IN_DOUBT_NOTE)
 
 
 @dataclass
@@ -113,7 +125,7 @@ def messages_deliver(
                     break
                 try:
                     for message in messages:
-                        _deliver_one(message, claim_id=claim_id, run=run, stats=stats)
+                        _deliver_guarded(message, claim_id=claim_id, run=run, stats=stats)
                 finally:
                     _claim_lock_release(claim_id)
     finally:
@@ -134,23 +146,30 @@ def _claim(batch_size: int) -> tuple[int, list[Message]]:
     """Take up to `batch_size` due rows for this run: (claim id, rows in id order)."""
     claim_id = _claim_lock_new()
     now = timezone.now()
-    with transaction.atomic():
-        ids = list(
-            Message.objects.filter(status=Message.Status.PENDING, send_after__lte=now)
-            .order_by("send_after", "id")
-            .select_for_update(skip_locked=True)
-            .values_list("id", flat=True)[:batch_size]
-        )
-        if ids:
-            Message.objects.filter(pk__in=ids).update(
-                status=Message.Status.SENDING, claim=claim_id, claimed_at=now
+    try:
+        with transaction.atomic():
+            ids = list(
+                Message.objects.filter(status=Message.Status.PENDING, send_after__lte=now)
+                .order_by("send_after", "id")
+                .select_for_update(skip_locked=True)
+                .values_list("id", flat=True)[:batch_size]
             )
-    if not ids:
+            if ids:
+                Message.objects.filter(pk__in=ids).update(
+                    status=Message.Status.SENDING, claim=claim_id, claimed_at=now
+                )
+        messages = (
+            list(Message.objects.filter(pk__in=ids).select_related("member__tier").order_by("id"))
+            if ids
+            else []
+        )
+    except BaseException:
+        # Rows claimed before the error stay `sending` under a claim nobody holds: the
+        # next run's recovery gives them back.
         _claim_lock_release(claim_id)
-        return claim_id, []
-    messages = list(
-        Message.objects.filter(pk__in=ids).select_related("member__tier").order_by("id")
-    )
+        raise
+    if not messages:
+        _claim_lock_release(claim_id)
     return claim_id, messages
 
 
@@ -211,9 +230,17 @@ def messages_recover() -> int:
             if first is None:
                 continue
             back = {"status": Message.Status.PENDING, "claim": None, "claimed_at": None}
+            # A row that keeps killing its worker is failed once the retries are used up,
+            # instead of being sent again at the head of the queue for ever.
+            attempts_max = len(settings.MESSAGES_RETRY_DELAYS) + 1
             with transaction.atomic():
-                recovered += rows.filter(pk=first).update(
-                    **back, attempts=F("attempts") + 1, error=IN_DOUBT_NOTE
+                recovered += rows.filter(pk=first, attempts__gte=attempts_max).update(
+                    **back | {"status": Message.Status.FAILED},
+                    attempts=F("attempts") + 1,
+                    error=in_doubt_note(),
+                )
+                recovered += rows.filter(pk=first, attempts__lt=attempts_max).update(
+                    **back, attempts=F("attempts") + 1, error=in_doubt_note()
                 )
                 recovered += rows.exclude(pk=first).update(**back)
             log.warning("recovered delivery claim %s: message %s was in doubt", claim_id, first)
@@ -222,8 +249,8 @@ def messages_recover() -> int:
 
 @contextlib.contextmanager
 def _outcomes_committed_async():
-    """See the module's docstring: outcomes survive a worker crash either way."""
-    if connection.vendor != "postgresql":
+    """With MESSAGES_ASYNC_OUTCOMES (see the settings and the module's docstring)."""
+    if connection.vendor != "postgresql" or not settings.MESSAGES_ASYNC_OUTCOMES:
         yield
         return
     with connection.cursor() as cursor:
@@ -236,6 +263,17 @@ def _outcomes_committed_async():
 
 
 # --- One message ------------------------------------------------------------------------
+
+
+def _deliver_guarded(message: Message, *, claim_id: int, run: _Run, stats: DeliveryStats):
+    """One row whatever goes wrong: a bug or a database error on one message fails that
+    message and the run goes on, rather than dying and leaving the row to be recovered
+    (and perhaps sent) again at the head of the queue, run after run."""
+    try:
+        _deliver_one(message, claim_id=claim_id, run=run, stats=stats)
+    except Exception as exc:
+        log.exception("message %s: delivery raised", message.pk)
+        _failed(message, claim_id, f"{type(exc).__name__}: {exc}"[:2000], "", stats)
 
 
 def _deliver_one(message: Message, *, claim_id: int, run: _Run, stats: DeliveryStats) -> None:
@@ -313,7 +351,7 @@ def _deliver_one(message: Message, *, claim_id: int, run: _Run, stats: DeliveryS
         provider_id=accepted.provider_id[:255],
         provider_response=accepted.response,
         # A row sent again after a lost worker keeps saying so: it may have arrived twice.
-        error=IN_DOUBT_NOTE if message.error == IN_DOUBT_NOTE else "",
+        error=message.error if message.error == in_doubt_note() else "",
     )
     stats.sent += 1
 

@@ -12,8 +12,10 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
-from messaging.models import Message, is_marketing
+from loyalty.errors import InvalidInput
+from messaging.models import Channel, Kind, Message, is_marketing
 
 _KICK_KEY = "messaging:deliver-kick"
 _KICK_DEBOUNCE = 2  # seconds: a burst of events starts one delivery run, not one each
@@ -32,6 +34,7 @@ def message_queue(
     """Queue one message in the caller's transaction: it exists if and only if the
     caller commits. Returns None, changing nothing, when this message (kind, member,
     channel, event) is already queued or sent. Consent is checked when it is sent."""
+    _kind_channel_check(kind, channel)
     now = timezone.now()
     try:
         with transaction.atomic():
@@ -68,6 +71,7 @@ def messages_queue_for(
     """Queue the same message to every member of a queryset in one INSERT … SELECT, in
     the caller's transaction; members who already have it are skipped. Returns how
     many were queued. This is how a campaign reaches a segment of a million members."""
+    _kind_channel_check(kind, channel)
     now = timezone.now()
     try:
         select_sql, select_params = members.order_by().values("id").query.sql_with_params()
@@ -109,6 +113,15 @@ def messages_queue_for(
     return queued
 
 
+def _kind_channel_check(kind: str, channel: str) -> None:
+    """A programming error caught where it is made, not by the delivery run."""
+    if kind not in Kind.values or channel not in Channel.values:
+        raise InvalidInput(
+            _("Unknown kind or channel of message: %(kind)s, %(channel)s")
+            % {"kind": kind, "channel": channel}
+        )
+
+
 def _json_ready(context: dict) -> dict:
     """Dates, Decimals and the like as the strings JSON keeps them as."""
     return json.loads(json.dumps(context, cls=DjangoJSONEncoder))
@@ -125,4 +138,6 @@ def _kick() -> None:
     from messaging.tasks import messages_deliver_task
 
     if cache.add(_KICK_KEY, 1, timeout=_KICK_DEBOUNCE):
-        messages_deliver_task.delay()
+        # No retries: with the broker down, the request that queued the message must not
+        # wait for it (the beat's run each minute sends it).
+        messages_deliver_task.apply_async(retry=False)

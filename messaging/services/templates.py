@@ -21,13 +21,18 @@ from messaging.backends import Accepted, backend_for
 from messaging.errors import InvalidAddress
 from messaging.models import Channel, MessageTemplate, is_marketing
 from messaging.render import Rendered, render, sample_context
-from messaging.tokens import absolute, unsubscribe_url
+from messaging.tokens import absolute
 
 log = logging.getLogger(__name__)
 
-# The unsubscribe link of a test message: a token no member has, so that a click on it
-# by whoever receives the test cannot withdraw the previewed member's consent.
+# The unsubscribe link of a preview or a test message: a token no member has, so that a
+# click on it by staff cannot withdraw the previewed member's consent (and record the
+# member as having done it).
 TEST_UNSUBSCRIBE_TOKEN = "test"
+
+
+def inert_unsubscribe_url() -> str:
+    return absolute(reverse("messaging:unsubscribe", args=[TEST_UNSUBSCRIBE_TOKEN]))
 
 
 def staff_address_clean(*, channel: str, to: str) -> str:
@@ -50,16 +55,11 @@ def staff_address_clean(*, channel: str, to: str) -> str:
     return to
 
 
-def template_preview(
-    *, template: MessageTemplate, member, language: str, unsubscribe: str | None = None
-) -> Rendered:
+def template_preview(*, template: MessageTemplate, member, language: str) -> Rendered:
     """The message `template` makes for `member` (tier loaded) in `language`, with
-    example values of the event and, for a marketing kind, an unsubscribe link (the
-    member's own unless `unsubscribe` is given). Raises TemplateInvalid."""
-    if not is_marketing(template.kind):
-        unsubscribe = ""
-    elif unsubscribe is None:
-        unsubscribe = unsubscribe_url(member_id=member.pk, channel=template.channel)
+    example values of the event and, for a marketing kind, an inert unsubscribe link in
+    place of the member's own. Raises TemplateInvalid."""
+    unsubscribe = inert_unsubscribe_url() if is_marketing(template.kind) else ""
     return render(
         template,
         language=language,
@@ -77,10 +77,7 @@ def template_test_send(
     Raises InvalidAddress for a bad address and TemplateInvalid for a template that does
     not render; a DeliveryError of the backend reaches the caller as it is."""
     address = staff_address_clean(channel=template.channel, to=to)
-    inert_link = absolute(reverse("messaging:unsubscribe", args=[TEST_UNSUBSCRIBE_TOKEN]))
-    rendered = template_preview(
-        template=template, member=member, language=language, unsubscribe=inert_link
-    )
+    rendered = template_preview(template=template, member=member, language=language)
     # Unsubscribe headers as a member's copy has them (with the inert link), so the test
     # shows how mail clients offer them.
     outgoing = rendered.outgoing(

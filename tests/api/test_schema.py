@@ -47,8 +47,8 @@ OPERATIONS = {
         400: {"invalid", "bad_card_number"},
         404: {"member_not_found"},
     },
-    ("/api/v1/members/{card_number}/push-devices/{token}/", "delete"): {
-        400: {"bad_card_number"},
+    ("/api/v1/members/{card_number}/push-devices/remove/", "post"): {
+        400: {"invalid", "bad_card_number"},
         404: {"member_not_found"},
     },
 }

@@ -28,6 +28,12 @@ def production_env(tmp_path, **overrides: str) -> dict[str, str]:
         LOYALTY_TESTING="",
         SECRET_KEY=secrets.token_urlsafe(64),
         ALLOWED_HOSTS=PRODUCTION_HOST,
+        # Messages leave the server (messaging's deploy checks).
+        EMAIL_URL="smtp+tls://loyalty:secret@smtp.example.ru:587",
+        EMAIL_BACKEND="",
+        MESSAGES_SMS_BACKEND="messaging.backends.http_json.HttpBackend",
+        MESSAGES_PUSH_BACKEND="messaging.backends.http_json.HttpBackend",
+        LOYALTY_PUBLIC_URL=f"https://{PRODUCTION_HOST}",
         # An empty database: the checks must not need one (a build step has none).
         DATABASE_URL=f"sqlite:///{tmp_path / 'empty.sqlite3'}",
     )
@@ -57,6 +63,27 @@ def test_deploy_checks_are_clean_with_production_settings(tmp_path):
     # then
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues (0 silenced)." in result.stdout
+
+
+def test_deploy_checks_warn_when_messages_would_not_leave_the_server(tmp_path):
+    # given production settings with the development defaults of the message channels
+    env = production_env(
+        tmp_path,
+        EMAIL_URL="consolemail://",
+        MESSAGES_SMS_BACKEND="messaging.backends.console.ConsoleBackend",
+        MESSAGES_PUSH_BACKEND="messaging.backends.memory.MemoryBackend",
+        LOYALTY_PUBLIC_URL="http://127.0.0.1:8000",
+    )
+
+    # when
+    result = run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"], env)
+
+    # then
+    assert result.returncode == 1
+    output = result.stdout + result.stderr
+    for check_id in ["messaging.W001", "messaging.W003"]:
+        assert output.count(check_id) == 1, output
+    assert output.count("messaging.W002") == 2, output  # SMS and push
 
 
 @pytest.mark.parametrize(

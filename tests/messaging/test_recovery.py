@@ -13,7 +13,7 @@ from django.db import connection
 
 from messaging.models import Kind, Message
 from messaging.services import messages_deliver, messages_recover
-from messaging.services.delivery import IN_DOUBT_NOTE
+from messaging.services.delivery import in_doubt_note
 from tests import factories
 from tests.messaging.conftest import T0, consent
 
@@ -100,7 +100,7 @@ def test_dead_claim_goes_back_to_the_queue_with_only_its_first_row_in_doubt(reac
     # then: the lowest id may have reached the provider; the others were never tried
     assert recovered == 3
     back = (Message.Status.PENDING, None, None)
-    assert state(first) == (*back, 1, IN_DOUBT_NOTE, T0 - dt.timedelta(minutes=1))
+    assert state(first) == (*back, 1, in_doubt_note(), T0 - dt.timedelta(minutes=1))
     assert state(second) == (*back, 0, "", T0 - dt.timedelta(minutes=1))
     assert state(third) == (*back, 0, "", T0 - dt.timedelta(minutes=1))
     assert {m.pk: state(m) for m in (pending, sent)} == untouched
@@ -130,9 +130,9 @@ def test_each_dead_claim_has_its_own_row_in_doubt(reachable):
     # then
     assert recovered == 4
     assert [state(m)[3:5] for m in (a1, a2, b1, b2)] == [
-        (1, IN_DOUBT_NOTE),
+        (1, in_doubt_note()),
         (0, ""),
-        (1, IN_DOUBT_NOTE),
+        (1, in_doubt_note()),
         (0, ""),
     ]
 
@@ -178,7 +178,7 @@ def test_delivery_run_sends_each_row_of_a_dead_claim_once(reachable, memory_outb
     sent = [Message.objects.get(pk=m.pk) for m in rows]
     assert [m.status for m in sent] == [Message.Status.SENT] * 3
     assert [m.attempts for m in sent] == [2, 1, 1]
-    assert [m.error for m in sent] == [IN_DOUBT_NOTE, "", ""]  # it may have arrived twice
+    assert [m.error for m in sent] == [in_doubt_note(), "", ""]  # it may have arrived twice
     assert [m.provider_id for m in sent] == [f"loyalty-{m.pk}" for m in rows]
     assert locks_held_here() == 0
 

@@ -35,7 +35,7 @@ from members.models import Member
 from messaging import tasks
 from messaging.models import Message
 from messaging.services import delivery, messages_queue_for
-from messaging.services.delivery import IN_DOUBT_NOTE
+from messaging.services.delivery import in_doubt_note
 from tests import factories
 from tests.messaging import provider
 from tests.worker.conftest import (
@@ -340,7 +340,7 @@ def test_a_worker_killed_mid_batch_and_redelivered_sends_no_duplicates_and_skips
     assert after[in_doubt]["attempts"] == 2
     assert {after[i]["attempts"] for i in set(keys) - {in_doubt}} == {1}
     # the row in doubt keeps saying so (it was requested twice); the others have no error
-    assert after[in_doubt]["error"] == IN_DOUBT_NOTE
+    assert after[in_doubt]["error"] == in_doubt_note()
     assert {after[i]["error"] for i in set(keys) - {in_doubt}} == {""}
     assert {row["claim"] for row in after.values()} == {None}
     provider_ids = {row["provider_id"] for row in after.values()}

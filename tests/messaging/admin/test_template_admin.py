@@ -212,7 +212,10 @@ def test_preview_of_an_sms_has_no_html(marketer_client, ivan):
     response = marketer_client.get(_preview_url(template), {"member": ivan.card_number})
 
     rendered = response.context["rendered"]
-    assert rendered.body == "Иван, оцените наш магазин от 0 до 10: https://example.com/s/…"
+    assert (
+        rendered.body
+        == "Иван, оцените наш магазин от 0 до 10: https://example.com/s/… Отказ от SMS: СТОП"
+    )
     assert rendered.html == ""
     assert b"<iframe" not in response.content
 
@@ -269,7 +272,10 @@ def test_test_send_of_an_sms_goes_to_the_typed_phone(
     [sms] = memory_outbox
     assert sms.to == "+79991234567"
     assert sms.channel == "sms"
-    assert sms.body == "Иван, оцените наш магазин от 0 до 10: https://example.com/s/…"
+    assert (
+        sms.body
+        == "Иван, оцените наш магазин от 0 до 10: https://example.com/s/… Отказ от SMS: СТОП"
+    )
     assert sms.idempotency_key.startswith("loyalty-test-")
     assert mailoutbox == []
 

@@ -10,9 +10,12 @@ from tests.api.conftest import client_with_key
 pytestmark = pytest.mark.django_db
 
 
-def url(card_number: str, token: str = "") -> str:
-    base = f"/api/v1/members/{card_number}/push-devices/"
-    return f"{base}{token}/" if token else base
+def url(card_number: str) -> str:
+    return f"/api/v1/members/{card_number}/push-devices/"
+
+
+def remove_url(card_number: str) -> str:
+    return f"/api/v1/members/{card_number}/push-devices/remove/"
 
 
 def client_for(*scopes: str):
@@ -57,12 +60,13 @@ def test_registering_again_is_harmless_and_a_moved_token_follows_the_new_member(
 
 
 def test_removing_a_device_stops_push_there_and_is_harmless_twice(writer, member):
-    # given
-    writer.post(url(member.card_number), {"token": "fcm:abc", "platform": "ios"}, format="json")
+    # given a web push endpoint: a long URL with slashes
+    token = "https://fcm.googleapis.com/fcm/send/" + "x" * 400
+    writer.post(url(member.card_number), {"token": token, "platform": "web"}, format="json")
 
     # when
-    first = writer.delete(url(member.card_number, "fcm:abc"))
-    second = writer.delete(url(member.card_number, "fcm:abc"))
+    first = writer.post(remove_url(member.card_number), {"token": token}, format="json")
+    second = writer.post(remove_url(member.card_number), {"token": token}, format="json")
 
     # then
     assert (first.status_code, second.status_code) == (204, 204)
@@ -73,7 +77,7 @@ def test_removing_a_device_stops_push_there_and_is_harmless_twice(writer, member
     ("body", "field"),
     [
         ({"token": "", "platform": "android"}, "token"),
-        ({"token": "x" * 256, "platform": "android"}, "token"),
+        ({"token": "x" * 513, "platform": "android"}, "token"),
         ({"token": "fcm:abc", "platform": "symbian"}, "platform"),
         ({"platform": "android"}, "token"),
     ],
