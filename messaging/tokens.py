@@ -4,10 +4,11 @@ for and Django's signature over them (SECRET_KEY), so it cannot be altered or fo
 from __future__ import annotations
 
 import datetime as dt
+import functools
 
 from django.conf import settings
 from django.core import signing
-from django.urls import reverse
+from django.urls import get_script_prefix, get_urlconf, reverse
 
 from messaging.errors import BadToken
 
@@ -50,7 +51,21 @@ def absolute(path: str) -> str:
 
 def unsubscribe_url(*, member_id: int, channel: str) -> str:
     token = unsubscribe_token(member_id=member_id, channel=channel)
-    return absolute(reverse("messaging:unsubscribe", args=[token]))
+    before, after = _unsubscribe_url_around(
+        settings.LOYALTY_PUBLIC_URL, settings.ROOT_URLCONF, get_urlconf(), get_script_prefix()
+    )
+    return before + token + after
+
+
+@functools.lru_cache(maxsize=8)
+def _unsubscribe_url_around(*key) -> tuple[str, str]:
+    """What comes before and after the token in an unsubscribe link (for the settings
+    and URLconf in `key`): reversing the URL for each of 100k messages of a campaign
+    cost a fifth of sending them."""
+    marker = "TOKEN"
+    url = absolute(reverse("messaging:unsubscribe", args=[marker]))
+    before, _, after = url.partition(marker)
+    return before, after
 
 
 def survey_url(*, survey_id: int) -> str:
