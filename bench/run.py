@@ -1,6 +1,7 @@
-"""`python -m bench`: checkout throughput, points expiry and promo codes at a million on
-PostgreSQL, printed as a table of figures against targets. Exits 1 when a target is
-missed (the row says MISSED), 2 when the bench cannot run (no PostgreSQL), 0 otherwise.
+"""`python -m bench`: checkout throughput, points expiry and promo codes at a million and
+delivery of 100k queued messages on PostgreSQL, printed as a table of figures against
+targets. Exits 1 when a target is missed (the row says MISSED), 2 when the bench cannot
+run (no PostgreSQL), 0 otherwise.
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ EXPIRY_RSS_GROWTH_MB = 50.0
 GENERATION_RATIO = 1.5
 GENERATION_RSS_GROWTH_MB = 300.0
 EXPORT_RSS_GROWTH_MB = 50.0
+# Messages: issue #4, acceptance 6. One delivery worker sends a campaign of 100k SMS
+# through the in-memory backend (the provider's own latency left out) at this rate.
+MESSAGES_PER_SECOND = 1000.0
 
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -54,9 +58,20 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--chunk-size", type=int, default=None, help="generation_job_run chunk size"
     )
+    parser.add_argument(
+        "--messages",
+        type=int,
+        default=100_000,
+        help="SMS messages queued and delivered (twice: one worker, then two); "
+        "a fifth as many e-mails",
+    )
+    parser.add_argument(
+        "--message-batch-size", type=int, default=None, help="messages_deliver batch size"
+    )
     parser.add_argument("--skip-checkout", action="store_true")
     parser.add_argument("--skip-expiry", action="store_true")
     parser.add_argument("--skip-promocodes", action="store_true")
+    parser.add_argument("--skip-messages", action="store_true")
     return parser.parse_args(argv)
 
 
@@ -117,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
         rows += _expiry_rows(args)
     if not args.skip_promocodes:
         rows += _promocodes_rows(args)
+    if not args.skip_messages:
+        rows += _messages_rows(args)
 
     from bench.data import members_reset
 
@@ -136,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
         print(EXPIRY_NOTE)
     if not args.skip_promocodes:
         print(PROMOCODES_NOTE)
+    if not args.skip_messages:
+        print(MESSAGES_NOTE)
     missed = [r for r in rows if r.status == MISSED]
     print()
     log(f"finished in {time.perf_counter() - started:.0f} s")
@@ -161,6 +180,18 @@ job's progress so a killed job resumes without duplicates. Both write the same t
 the same indexes; the unique index on `code`, a random insert per code, and the
 commits take most of either time. "Python side alone" is the
 job's own work without the database (random bytes, check characters, COPY text)."""
+
+
+MESSAGES_NOTE = """
+Messages: messages_deliver in this process with the in-memory SMS backend, so the
+figure is the product's own cost per message (claim, consent re-read, render, signed
+unsubscribe link, outcome committed) without a provider's latency. Outcomes are
+committed as configured (MESSAGES_ASYNC_OUTCOMES); the floor row is one such commit
+on this server's disk. "CPU per message" is the worker's own time, the rate it would
+reach if the database answered at once; it varies less with others' load than wall
+time. Two workers are two threads of one process sharing the GIL: that row shows the
+queue split without a row sent twice, not how two worker processes scale. The RSS
+growth includes the messages the memory backend keeps (a real backend keeps none)."""
 
 
 def _load() -> str:
@@ -382,3 +413,105 @@ def _promocodes_rows(args) -> list:
                 )
             )
     return rows
+
+
+def _ms(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1f} ms"
+
+
+def _messages_rows(args) -> list:
+    from bench.messages import async_outcomes, messages_bench, percentile
+    from bench.report import Row, mb, seconds
+
+    f = messages_bench(
+        count=args.messages,
+        email_count=args.messages // 5,
+        batch_size=args.message_batch_size,
+        log=log,
+    )
+    q, sms = f.queued, f.sms
+    commit = "off" if async_outcomes() else "on"
+    n = f"messages {sms.messages:,} SMS"
+    rows = [
+        Row(
+            f"{n}: queue (messages_queue_for, 1 INSERT … SELECT)",
+            f"{seconds(q.seconds)} ({q.messages / q.seconds:,.0f}/s)",
+        ),
+        Row(
+            f"{n}: deliver, 1 worker (batch {f.batch_size}): messages/s",
+            f"{sms.per_second:,.0f}/s ({seconds(sms.seconds)})",
+            f">= {MESSAGES_PER_SECOND:,.0f}/s",
+            _status(sms.per_second >= MESSAGES_PER_SECOND),
+        ),
+        Row(
+            f"{n}: worker CPU per message (rate if the database answered at once)",
+            f"{sms.cpu_ms_per_message:.2f} ms ({1000 / sms.cpu_ms_per_message:,.0f}/s)",
+        ),
+        Row(
+            f"{n}: (floor: one outcome UPDATE + commit, p50; synchronous_commit {commit})",
+            _ms(sms.outcome_floor_ms),
+        ),
+        Row(
+            f"{n}: batch claim p50 / p95",
+            f"{_ms(percentile(sms.claim_ms, 0.5))} / {_ms(percentile(sms.claim_ms, 0.95))}",
+        ),
+        Row(
+            f"{n}: batch of {f.batch_size} sent and recorded p50 / p95",
+            f"{_ms(percentile(sms.batch_ms, 0.5))} / {_ms(percentile(sms.batch_ms, 0.95))}",
+        ),
+        Row(
+            f"{n}: RSS before -> peak during delivery",
+            f"{mb(sms.rss_before)} -> {mb(sms.rss_peak)}",
+        ),
+        Row(
+            f"{n}: RSS growth (of it kept by the memory backend, about)",
+            f"{mb(sms.rss_growth)} ({mb(sms.kept_bytes)})",
+        ),
+        _check_row(n, sms),
+    ]
+    if f.two_workers is not None:
+        two = f.two_workers
+        each = " + ".join(f"{w.per_second:,.0f}" for w in two.workers)
+        rows += [
+            Row(
+                f"{n}: deliver, 2 workers (threads): total (each) messages/s",
+                f"{two.per_second:,.0f}/s ({each}/s)",
+            ),
+            Row(f"{n}: 2 workers: CPU per message", f"{two.cpu_ms_per_message:.2f} ms"),
+            _check_row(f"{n}, 2 workers", two),
+        ]
+    if f.email is not None:
+        email = f.email
+        rows += [
+            Row(
+                f"messages {email.messages:,} e-mails: deliver, 1 worker (locmem): messages/s",
+                f"{email.per_second:,.0f}/s ({seconds(email.seconds)})",
+            ),
+            Row(
+                f"messages {email.messages:,} e-mails: CPU per message",
+                f"{email.cpu_ms_per_message:.2f} ms",
+            ),
+            _check_row(f"messages {email.messages:,} e-mails", email),
+        ]
+    return rows
+
+
+def _check_row(label: str, delivered):
+    """Sent once each, and the backend holds one message per row: what makes the
+    messages/s figure worth reading."""
+    from bench.report import Row
+
+    c = delivered.check
+    figure = f"{c.sent:,} / {c.kept:,} / {c.distinct_keys:,} / {c.not_sent:,}"
+    if not c.holds:
+        figure += (
+            f" (by status {c.by_status}; said sent {c.stats_sent:,}; attempts not 1: "
+            f"{c.sent_not_once:,}; keys match: {c.keys_match}; recipients match: "
+            f"{c.recipients_match}; rendered: {c.bodies_rendered:,})"
+        )
+    return Row(
+        f"{label}: sent / held by backend / distinct keys / not sent",
+        figure,
+        f"{c.expected:,} x3 / 0",
+        _status(c.holds),
+    )

@@ -218,12 +218,14 @@ MESSAGES_ID_PREFIX = env.str(
     "MESSAGES_ID_PREFIX",
     default="loyalty-" + hashlib.sha256(f"messages:{SECRET_KEY}".encode()).hexdigest()[:10],
 )
-# Commit each delivery outcome without waiting for the WAL flush: about twice the
-# throughput, and a worker crash still loses nothing; only a crash of the database server
-# itself could forget the last fraction of a second of outcomes, whose messages would
-# then be sent again (deduplicated by HTTP providers that honour Idempotency-Key, not by
-# e-mail). Off by default.
-MESSAGES_ASYNC_OUTCOMES = env.bool("MESSAGES_ASYNC_OUTCOMES", default=False)
+# Commit each delivery outcome without waiting for the WAL flush (synchronous_commit
+# off for the delivery run's session): 1,100 instead of 800 messages/s per worker on the
+# bench machine. A worker crash still loses nothing (the outcomes are on the server);
+# only a crash of the database server itself could forget the last fraction of a second
+# of outcomes, whose messages would then be sent again with the same idempotency key
+# (deduplicated by providers that honour it, not by e-mail). Set it off to trade that
+# throughput for the stricter guarantee.
+MESSAGES_ASYNC_OUTCOMES = env.bool("MESSAGES_ASYNC_OUTCOMES", default=True)
 # Seconds to wait before each retry of a transient failure; failed once they run out.
 MESSAGES_RETRY_DELAYS = env.list("MESSAGES_RETRY_DELAYS", cast=int, default=[60, 300, 1800, 7200])
 # SQLite only (PostgreSQL sees a dead run at once): a claim this old is a dead run's.
