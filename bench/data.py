@@ -87,6 +87,7 @@ def members_generate(
         "prefix": prefix,
         "body": 12 - len(prefix),
         "tier": base_tier,
+        "language": settings.LANGUAGE_CODE,
         "at": at,
     }
     with connection.cursor() as cursor:
@@ -97,14 +98,14 @@ def members_generate(
             f"""
             INSERT INTO {Member._meta.db_table} (
                 id, card_number, phone, email, first_name, last_name, points_balance,
-                beneficiary_proof, consent_email, consent_sms, consent_push,
+                beneficiary_proof, language, consent_email, consent_sms, consent_push,
                 created_at, updated_at, tier_id)
             SELECT i, body || ((10 - (
                     SELECT SUM(substr(body, d, 1)::int * CASE WHEN d %% 2 = 0 THEN 3 ELSE 1 END)
                     FROM generate_series(1, 12) d) %% 10) %% 10)::text,
                 '+7900' || lpad(i::text, 7, '0'), '', 'Участник', 'Нагрузочный ' || i,
                 (SELECT SUM({points}) FROM generate_series(1, %(lots)s) k),
-                '', false, false, false, %(at)s, %(at)s, %(tier)s
+                '', %(language)s, false, false, false, %(at)s, %(at)s, %(tier)s
             FROM (
                 SELECT i, %(prefix)s || lpad(i::text, %(body)s, '0') AS body
                 FROM generate_series(1, %(members)s) i
