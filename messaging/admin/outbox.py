@@ -109,28 +109,8 @@ class MessageAdmin(ReadOnlyModelAdmin):
         (_("Content"), {"fields": ("recipient", "subject", "body", "context_json")}),
         (_("Provider"), {"fields": ("provider_id", "provider_response", "error")}),
     )
-    readonly_fields = (
-        "kind",
-        "channel",
-        "member_link",
-        "campaign_link",
-        "event_key",
-        "is_marketing",
-        "status_badge",
-        "suppressed_reason",
-        "attempts",
-        "send_after",
-        "created_at",
-        "sent_at",
-        "resent_by",
-        "recipient",
-        "subject",
-        "body",
-        "context_json",
-        "provider_id",
-        "provider_response",
-        "error",
-    )
+    # Every field shown is read-only: the outbox is written by the delivery service.
+    readonly_fields = tuple(name for _title, options in fieldsets for name in options["fields"])
 
     def get_search_results(self, request, queryset, search_term):
         return member_search(queryset, search_term)
