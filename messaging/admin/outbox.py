@@ -31,7 +31,7 @@ from messaging.admin.forms import DeliveryPeriodForm
 from messaging.errors import MessageNotFailed
 from messaging.models import Channel, Message
 from messaging.selectors import delivery_counts_by_day
-from messaging.services import message_resend
+from messaging.services import message_resend, messages_resend
 
 STATUS_LABELS = {
     Message.Status.PENDING: "info",
@@ -156,16 +156,11 @@ class MessageAdmin(ReadOnlyModelAdmin):
 
     @action(description=_("Send the selected failed messages again"), permissions=["resend"])
     def resend_selected(self, request, queryset):
-        actor = Actor.for_user(request.user, ActorChannel.ADMIN)
-        queued = skipped = 0
-        for message in queryset.order_by("pk"):
-            try:
-                message_resend(message=message, actor=actor)
-            except MessageNotFailed:
-                skipped += 1
-            else:
-                queued += 1
-        self.message_user(request, resend_report(queued, skipped), messages.SUCCESS)
+        selected = queryset.count()
+        queued = messages_resend(
+            messages=queryset, actor=Actor.for_user(request.user, ActorChannel.ADMIN)
+        )
+        self.message_user(request, resend_report(queued, selected - queued), messages.SUCCESS)
 
     @action(
         description=_("Send again"),

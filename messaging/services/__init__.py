@@ -8,6 +8,7 @@ from messaging.services.delivery import (
     messages_deliver,
     messages_due,
     messages_recover,
+    messages_resend,
 )
 from messaging.services.devices import push_device_register, push_device_remove
 from messaging.services.outbox import message_queue, messages_queue_for
@@ -22,6 +23,7 @@ __all__ = [
     "messages_due",
     "messages_queue_for",
     "messages_recover",
+    "messages_resend",
     "purchase_receipt_queue",
     "push_device_register",
     "push_device_remove",

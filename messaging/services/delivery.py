@@ -482,15 +482,24 @@ def _retry_or_fail(message, claim_id, error, response, stats) -> None:
 def message_resend(*, message: Message, actor) -> Message:
     """Queue a failed message again, now, with its attempts counted afresh.
     Raises MessageNotFailed (nothing changes) for a message in any other state."""
-    updated = Message.objects.filter(pk=message.pk, status=Message.Status.FAILED).update(
-        status=Message.Status.PENDING,
-        attempts=0,
-        send_after=timezone.now(),
-        resent_by=actor.label[:100],
-        updated_at=timezone.now(),
-    )
-    if not updated:
+    if not messages_resend(messages=Message.objects.filter(pk=message.pk), actor=actor):
         raise MessageNotFailed()
-    delivery_kick_on_commit()
     message.refresh_from_db()
     return message
+
+
+@transaction.atomic
+def messages_resend(*, messages, actor) -> int:
+    """Queue the failed ones among `messages` (a queryset) again, in one UPDATE; the
+    others are left as they are. Returns how many were queued."""
+    now = timezone.now()
+    queued = messages.filter(status=Message.Status.FAILED).update(
+        status=Message.Status.PENDING,
+        attempts=0,
+        send_after=now,
+        resent_by=actor.label[:100],
+        updated_at=now,
+    )
+    if queued:
+        delivery_kick_on_commit()
+    return queued

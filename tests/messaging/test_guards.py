@@ -5,9 +5,11 @@ import smtplib
 from unittest import mock
 
 import pytest
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
 
+from loyalty.actors import Actor
 from loyalty.errors import InvalidInput
 from members.models import Member
 from messaging.backends import Outgoing, PermanentDeliveryError, TransientDeliveryError
@@ -19,6 +21,7 @@ from messaging.services import (
     messages_deliver,
     messages_queue_for,
     messages_recover,
+    messages_resend,
 )
 from messaging.services.delivery import in_doubt_note
 from tests import factories
@@ -189,3 +192,31 @@ def test_refused_recipients_are_retried_only_when_every_refusal_is_temporary(cod
         pytest.raises(error),
     ):
         backend.send(outgoing)
+
+
+def test_resending_a_selection_queues_only_its_failed_messages_in_one_update(member):
+    # given a failed, a sent and a suppressed message
+    failed = factories.MessageFactory(member=member, status="failed", attempts=5, error="503")
+    sent = factories.MessageFactory(member=member, status="sent", attempts=1)
+    suppressed = factories.MessageFactory(
+        member=member, status="suppressed", suppressed_reason="no_consent"
+    )
+    before = {m.pk: (m.status, m.attempts) for m in (sent, suppressed)}
+
+    # when
+    with CaptureQueriesContext(connection) as queries:
+        queued = messages_resend(
+            messages=Message.objects.filter(pk__in=[failed.pk, sent.pk, suppressed.pk]),
+            actor=Actor.for_task("test"),
+        )
+
+    # then one statement (besides the savepoint of its atomic block) did it
+    statements = [q["sql"] for q in queries if "SAVEPOINT" not in q["sql"]]
+    assert len(statements) == 1
+    assert statements[0].startswith("UPDATE")
+    # and only the failed one is back in the queue, with who asked; the others unchanged
+    assert queued == 1
+    failed.refresh_from_db()
+    assert (failed.status, failed.attempts, failed.resent_by) == ("pending", 0, "task:test")
+    after = {m.pk: (m.status, m.attempts) for m in Message.objects.filter(pk__in=list(before))}
+    assert after == before
