@@ -69,6 +69,61 @@ def _secondary_indexes_drop(cursor, tables: list[str]) -> list[str]:
     return [definition for _name, definition in indexes]
 
 
+def members_insert(
+    cursor,
+    *,
+    count: int,
+    at: dt.datetime,
+    email: str = "''",
+    first_name: str = "'Участник'",
+    last_name: str = "'Нагрузочный ' || i",
+    balance: str = "0",
+    consents: tuple[bool, bool, bool] = (False, False, False),
+    params: dict | None = None,
+) -> None:
+    """Members 1..`count` (member i has id i) on the lowest tier, in one INSERT … SELECT:
+    a card number with its EAN-13 check digit computed in SQL (weights 1, 3, 1, 3 … over
+    the first 12 digits) and phone +7900<i>. `email`, the names and `balance` are SQL
+    expressions of i; `consents` are (e-mail, SMS, push)."""
+    prefix = settings.LOYALTY_CARD_PREFIX
+    values = {
+        "count": count,
+        "prefix": prefix,
+        "body": 12 - len(prefix),
+        "tier": Tier.objects.order_by("threshold").values_list("id", flat=True).first(),
+        "language": settings.LANGUAGE_CODE,
+        "consent_email": consents[0],
+        "consent_sms": consents[1],
+        "consent_push": consents[2],
+        "at": at,
+        **(params or {}),
+    }
+    cursor.execute(
+        f"""
+        INSERT INTO {Member._meta.db_table} (
+            id, card_number, phone, email, first_name, last_name, points_balance,
+            beneficiary_proof, language, consent_email, consent_sms, consent_push,
+            created_at, updated_at, tier_id)
+        SELECT i, body || ((10 - (
+                SELECT SUM(substr(body, d, 1)::int * CASE WHEN d %% 2 = 0 THEN 3 ELSE 1 END)
+                FROM generate_series(1, 12) d) %% 10) %% 10)::text,
+            '+7900' || lpad(i::text, 7, '0'), {email}, {first_name}, {last_name}, {balance},
+            '', %(language)s, %(consent_email)s, %(consent_sms)s, %(consent_push)s,
+            %(at)s, %(at)s, %(tier)s
+        FROM (
+            SELECT i, %(prefix)s || lpad(i::text, %(body)s, '0') AS body
+            FROM generate_series(1, %(count)s) i
+        ) numbered
+        ORDER BY i
+        """,
+        values,
+    )
+    cursor.execute(
+        f"SELECT setval(pg_get_serial_sequence('{Member._meta.db_table}', 'id'), %s)",
+        [max(count, 1)],
+    )
+
+
 @transaction.atomic
 def members_generate(
     *, members: int, expired_per_member: int, live_per_member: int, at: dt.datetime
@@ -76,47 +131,24 @@ def members_generate(
     """Create `members` members, each with expired and live lots, in a few statements."""
     members_reset()
     lots_per_member = expired_per_member + live_per_member
-    prefix = settings.LOYALTY_CARD_PREFIX
-    base_tier = Tier.objects.order_by("threshold").values_list("id", flat=True).first()
     # Points of lot k of member i; the same expression fills balances, lots and ledger.
     points = "(1 + (i * 31 + k * 17) %% 100)"
     params = {
         "members": members,
         "expired": expired_per_member,
         "lots": lots_per_member,
-        "prefix": prefix,
-        "body": 12 - len(prefix),
-        "tier": base_tier,
-        "language": settings.LANGUAGE_CODE,
         "at": at,
     }
     with connection.cursor() as cursor:
         _without_fk_checks(cursor)
         recreate = _secondary_indexes_drop(cursor, MEMBER_TABLES)
-        # EAN-13 check digit in SQL: weights 1, 3, 1, 3 … over the first 12 digits.
-        cursor.execute(
-            f"""
-            INSERT INTO {Member._meta.db_table} (
-                id, card_number, phone, email, first_name, last_name, points_balance,
-                beneficiary_proof, language, consent_email, consent_sms, consent_push,
-                created_at, updated_at, tier_id)
-            SELECT i, body || ((10 - (
-                    SELECT SUM(substr(body, d, 1)::int * CASE WHEN d %% 2 = 0 THEN 3 ELSE 1 END)
-                    FROM generate_series(1, 12) d) %% 10) %% 10)::text,
-                '+7900' || lpad(i::text, 7, '0'), '', 'Участник', 'Нагрузочный ' || i,
-                (SELECT SUM({points}) FROM generate_series(1, %(lots)s) k),
-                '', %(language)s, false, false, false, %(at)s, %(at)s, %(tier)s
-            FROM (
-                SELECT i, %(prefix)s || lpad(i::text, %(body)s, '0') AS body
-                FROM generate_series(1, %(members)s) i
-            ) numbered
-            ORDER BY i
-            """,
-            params,
-        )
-        cursor.execute(
-            f"SELECT setval(pg_get_serial_sequence('{Member._meta.db_table}', 'id'), %s)",
-            [members],
+        members_insert(
+            cursor,
+            count=members,
+            at=at,
+            last_name="'Нагрузочный ' || i",
+            balance=f"(SELECT SUM({points}) FROM generate_series(1, %(lots)s) k)",
+            params={"lots": lots_per_member},
         )
         # Member i has id i. Expired lot k of member i was earned
         # 395 days + a little before `at` (2 s apart, in the order k, i); live lots 10 days.

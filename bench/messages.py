@@ -35,9 +35,9 @@ from django.test import override_settings
 from django.utils import timezone
 
 from bench import memory
+from bench.data import members_insert
 from bench.database import settle
 from bench.memory import PeakRss
-from loyalty.models import Tier
 from members.models import Member
 from members.services.enrollment import CONSENT_FIELDS
 from messaging.backends import memory as memory_backend
@@ -181,41 +181,16 @@ def members_make(count: int) -> None:
     """`count` members, id i, each with a phone, an e-mail and consent to SMS and e-mail
     (the cached consent columns delivery reads; no ConsentRecord rows, nothing reads
     them here). Every member table is emptied first."""
-    prefix = settings.LOYALTY_CARD_PREFIX
-    tier = Tier.objects.order_by("threshold").values_list("id", flat=True).first()
-    now = timezone.now()
-    params = {
-        "count": count,
-        "prefix": prefix,
-        "body": 12 - len(prefix),
-        "tier": tier,
-        "language": settings.LANGUAGE_CODE,
-        "at": now,
-    }
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(f"TRUNCATE {_MEMBER} RESTART IDENTITY CASCADE")
-        # EAN-13 check digit in SQL, as bench.data does: weights 1, 3, 1, 3 … over 12 digits.
-        cursor.execute(
-            f"""
-            INSERT INTO {_MEMBER} (
-                id, card_number, phone, email, first_name, last_name, points_balance,
-                beneficiary_proof, language, consent_email, consent_sms, consent_push,
-                created_at, updated_at, tier_id)
-            SELECT i, body || ((10 - (
-                    SELECT SUM(substr(body, d, 1)::int * CASE WHEN d %% 2 = 0 THEN 3 ELSE 1 END)
-                    FROM generate_series(1, 12) d) %% 10) %% 10)::text,
-                '+7900' || lpad(i::text, 7, '0'), 'bench' || i || '@example.com',
-                'Участник' || i, 'Рассылочный', 0, '', %(language)s, true, true, false,
-                %(at)s, %(at)s, %(tier)s
-            FROM (
-                SELECT i, %(prefix)s || lpad(i::text, %(body)s, '0') AS body
-                FROM generate_series(1, %(count)s) i
-            ) numbered
-            """,
-            params,
-        )
-        cursor.execute(
-            f"SELECT setval(pg_get_serial_sequence('{_MEMBER}', 'id'), %s)", [max(count, 1)]
+        members_insert(
+            cursor,
+            count=count,
+            at=timezone.now(),
+            email="'bench' || i || '@example.com'",
+            first_name="'Участник' || i",
+            last_name="'Рассылочный'",
+            consents=(True, True, False),
         )
 
 
