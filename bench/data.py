@@ -102,13 +102,13 @@ def members_insert(
         f"""
         INSERT INTO {Member._meta.db_table} (
             id, card_number, phone, email, first_name, last_name, points_balance,
-            beneficiary_proof, language, consent_email, consent_sms, consent_push,
-            created_at, updated_at, tier_id)
+            beneficiary_proof, beneficiary_document_kind, language, consent_email,
+            consent_sms, consent_push, created_at, updated_at, tier_id)
         SELECT i, body || ((10 - (
                 SELECT SUM(substr(body, d, 1)::int * CASE WHEN d %% 2 = 0 THEN 3 ELSE 1 END)
                 FROM generate_series(1, 12) d) %% 10) %% 10)::text,
             '+7900' || lpad(i::text, 7, '0'), {email}, {first_name}, {last_name}, {balance},
-            '', %(language)s, %(consent_email)s, %(consent_sms)s, %(consent_push)s,
+            '', '', %(language)s, %(consent_email)s, %(consent_sms)s, %(consent_push)s,
             %(at)s, %(at)s, %(tier)s
         FROM (
             SELECT i, %(prefix)s || lpad(i::text, %(body)s, '0') AS body

@@ -67,6 +67,19 @@ GROUP_PERMISSIONS = {
         "campaigns.view_campaign",
         "campaigns.add_campaign",
         "campaigns.change_campaign",
+        "campaigns.view_segment",
+        "campaigns.add_segment",
+        "campaigns.change_segment",
+        "campaigns.view_rewardlevel",
+        "campaigns.add_rewardlevel",
+        "campaigns.change_rewardlevel",
+        "campaigns.delete_rewardlevel",
+        # What campaigns gave is written by the mechanics only: staff read it.
+        "campaigns.view_offer",
+        "campaigns.view_grant",
+        "campaigns.view_participant",
+        "campaigns.view_purchasecounter",
+        "members.check_beneficiary_proof",
         # Messages: templates are written here; the outbox and surveys only read, and a
         # failed message may be sent again.
         "messaging.view_messagetemplate",
@@ -84,6 +97,7 @@ GROUP_PERMISSIONS = {
         "members.view_purchase",
         "members.add_purchase",
         "members.add_refund",
+        "members.check_beneficiary_proof",
     ],
 }
 

@@ -18,6 +18,14 @@ class Channel(models.TextChoices):
     SYSTEM = "system", _("System")
 
 
+class BeneficiaryDocument(models.TextChoices):
+    PENSION = "pension", _("Pension certificate")
+    STUDENT = "student", _("Student card")
+    DISABILITY = "disability", _("Disability certificate")
+    LARGE_FAMILY = "large_family", _("Large family certificate")
+    OTHER = "other", _("Other document")
+
+
 class Member(models.Model):
     card_number = models.CharField(
         _("card number"),
@@ -65,6 +73,40 @@ class Member(models.Model):
     beneficiary_verified_until = models.DateField(
         _("beneficiary proof valid until"), null=True, blank=True
     )
+    beneficiary_document_kind = models.CharField(
+        _("beneficiary document kind"),
+        max_length=20,
+        choices=BeneficiaryDocument.choices,
+        blank=True,
+    )
+    beneficiary_checked_at = models.DateTimeField(
+        _("beneficiary proof checked"), null=True, blank=True, editable=False
+    )
+    referral_code = models.CharField(
+        _("referral code"),
+        max_length=12,
+        unique=True,
+        null=True,
+        blank=True,
+        editable=False,
+        help_text=_("Friends enrol with it; both get points after the friend's first purchase."),
+    )
+    referred_by = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="referrals",
+        verbose_name=_("invited by"),
+        editable=False,
+    )
+    birth_date_changed_at = models.DateTimeField(
+        _("birth date changed"),
+        null=True,
+        blank=True,
+        editable=False,
+        help_text=_("A birthday gift is not given within 30 days of a change."),
+    )
     language = models.CharField(
         _("language of messages"),
         max_length=5,
@@ -83,10 +125,16 @@ class Member(models.Model):
         verbose_name = _("member")
         verbose_name_plural = _("members")
         ordering = ["-created_at"]
-        permissions = [("adjust_points", _("Can adjust points manually"))]
+        permissions = [
+            ("adjust_points", _("Can adjust points manually")),
+            ("check_beneficiary_proof", _("Can record a checked beneficiary document")),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(points_balance__gte=0), name="member_points_balance_gte_0"
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(referred_by=models.F("id")), name="member_not_self_referred"
             ),
             models.UniqueConstraint(
                 Lower("email"),

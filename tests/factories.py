@@ -143,9 +143,11 @@ def promo_code_text(batch) -> str:
 
 
 class MessageTemplateFactory(DjangoModelFactory):
+    """The template of a kind and channel, with the given texts: the default template
+    the program starts with is overwritten, so a test says what the template is."""
+
     class Meta:
         model = "messaging.MessageTemplate"
-        django_get_or_create = ("kind", "channel", "campaign")
 
     kind = "promo_code"
     channel = "sms"
@@ -154,6 +156,12 @@ class MessageTemplateFactory(DjangoModelFactory):
     body_ru = "{{ first_name }}, ваш промокод {{ code }} действует до {{ deadline|date:'j E' }}."
     subject_en = "A gift for you"
     body_en = "{{ first_name }}, your promo code {{ code }} is valid until {{ deadline }}."
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        keys = {name: kwargs.pop(name) for name in ("kind", "channel", "campaign")}
+        template, _created = model_class.objects.update_or_create(**keys, defaults=kwargs)
+        return template
 
 
 class MessageFactory(DjangoModelFactory):
@@ -178,4 +186,62 @@ class SurveyFactory(DjangoModelFactory):
     member = factory.SubFactory(MemberFactory)
     purchase = None
     channel = "email"
+    created_at = factory.LazyFunction(timezone.now)
+
+
+class SegmentFactory(DjangoModelFactory):
+    class Meta:
+        model = "campaigns.Segment"
+        django_get_or_create = ("name",)
+
+    name = factory.Sequence(lambda n: f"Сегмент {n}")
+
+
+class OfferCampaignFactory(CampaignFactory):
+    """A time-limited offer: 30% off, from an hour ago for a week, active."""
+
+    kind = "offer"
+    status = "active"
+    reward_kind = "percent"
+    reward_value = Decimal("30")
+    starts_at = factory.LazyFunction(lambda: timezone.now() - dt.timedelta(hours=1))
+    ends_at = factory.LazyFunction(lambda: timezone.now() + dt.timedelta(days=7))
+
+
+class NthPurchaseCampaignFactory(CampaignFactory):
+    """PRODUCT.md's "every 5th purchase 50% off", active without an end."""
+
+    kind = "nth_purchase"
+    status = "active"
+    every_n = 5
+    reward_kind = "percent"
+    reward_value = Decimal("50")
+    starts_at = factory.LazyFunction(lambda: timezone.now() - dt.timedelta(days=1))
+
+
+class ClosedSaleFactory(CampaignFactory):
+    """A closed sale of 25% for a segment, opening in 3 days for 2 days (scheduled)."""
+
+    kind = "closed_sale"
+    status = "scheduled"
+    reward_kind = "percent"
+    reward_value = Decimal("25")
+    lead_days = 3
+    starts_at = factory.LazyFunction(lambda: timezone.now() + dt.timedelta(days=3))
+    ends_at = factory.LazyFunction(lambda: timezone.now() + dt.timedelta(days=5))
+
+
+class CampaignOfferFactory(DjangoModelFactory):
+    """One member's offer of a campaign: 30% off, valid for a week from an hour ago."""
+
+    class Meta:
+        model = "campaigns.Offer"
+
+    campaign = factory.SubFactory(OfferCampaignFactory)
+    member = factory.SubFactory(MemberFactory)
+    title = factory.LazyAttribute(lambda o: f"{o.campaign.name}: 30%")
+    reward_kind = "percent"
+    reward_value = Decimal("30")
+    valid_from = factory.LazyFunction(lambda: timezone.now() - dt.timedelta(hours=1))
+    valid_until = factory.LazyFunction(lambda: timezone.now() + dt.timedelta(days=7))
     created_at = factory.LazyFunction(timezone.now)

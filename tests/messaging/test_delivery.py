@@ -248,6 +248,7 @@ def test_message_of_an_inactive_template_is_suppressed(member, promo_template, m
 
 def test_message_without_a_template_fails_with_a_clear_error(member, memory_outbox):
     # given: there is no birthday SMS template
+    MessageTemplate.objects.filter(kind=Kind.BIRTHDAY, channel="sms").delete()
     consent(member, "sms")
     message = message_queue(member=member, kind=Kind.BIRTHDAY, channel="sms", event_key="b:2025")
 

@@ -16,7 +16,7 @@ ADD = "admin:messaging_messagetemplate_add"
 
 def _form(**values) -> dict:
     data = {
-        "kind": "welcome",
+        "kind": "points_burn",
         "channel": "email",
         "campaign": "",
         "is_active": "on",
@@ -61,7 +61,7 @@ def test_marketer_adds_a_template(marketer_client):
 
     # then
     assert response.status_code == 302
-    template = MessageTemplate.objects.get(kind="welcome", channel="email")
+    template = MessageTemplate.objects.get(kind="points_burn", channel="email")
     assert template.subject_ru == "Добро пожаловать, {{ first_name }}!"
     assert template.history.count() == 1
 
@@ -94,7 +94,7 @@ def test_a_broken_template_is_refused_on_its_field_and_nothing_saved(
     # then
     assert response.status_code == 200
     assert list(response.context["adminform"].form.errors) == [field]
-    assert not MessageTemplate.objects.filter(kind="welcome").exists()
+    assert not MessageTemplate.objects.filter(kind="points_burn").exists()
 
 
 def test_the_syntax_error_is_shown_to_the_marketer(marketer_client):
@@ -108,7 +108,7 @@ def test_an_sms_needs_no_subject(marketer_client):
     response = marketer_client.post(reverse(ADD), _form(channel="sms", subject_ru=""))
 
     assert response.status_code == 302
-    assert MessageTemplate.objects.filter(kind="welcome", channel="sms").exists()
+    assert MessageTemplate.objects.filter(kind="points_burn", channel="sms").exists()
 
 
 def test_an_edit_that_breaks_the_template_changes_nothing(marketer_client, offer_email):

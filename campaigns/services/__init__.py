@@ -1,0 +1,1 @@
+"""Business writes of campaigns: one function per write (see the modules)."""
