@@ -45,6 +45,9 @@ class CheckoutContext:
     total: Decimal
     at: dt.datetime
     code: str = ""
+    # A closed sale the cashier named: the base-rate providers refuse the receipt when
+    # its price does not apply to this member now (not invited, not open).
+    sale: int | str | None = None
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,12 @@ def purchase_hooks() -> list:
     """What else a recorded purchase causes (settings.LOYALTY_PURCHASE_HOOKS), run in the
     checkout's transaction: a hook's writes commit or roll back with the purchase."""
     return [import_string(path) for path in settings.LOYALTY_PURCHASE_HOOKS]
+
+
+def refund_hooks() -> list:
+    """What else a refund undoes (settings.LOYALTY_REFUND_HOOKS: campaign counters and
+    rewards), run in the refund's transaction after it is settled."""
+    return [import_string(path) for path in settings.LOYALTY_REFUND_HOOKS]
 
 
 @cache
@@ -195,10 +204,11 @@ def _evaluate(
     choice: str,
     at: dt.datetime,
     program: ProgramSettings | None = None,
+    sale: int | str | None = None,
 ) -> CheckoutResult:
     program = program or ProgramSettings.load()
     tier = member.tier
-    ctx = CheckoutContext(member=member, store=store, total=total, at=at, code=code)
+    ctx = CheckoutContext(member=member, store=store, total=total, at=at, code=code, sale=sale)
     candidates = base_rate_candidates(ctx, tier)
     rate, _source, _counted = rules.base_rate(
         candidates,
@@ -246,8 +256,11 @@ def checkout_evaluate(
     code: str = "",
     choice: str = "",
     at: dt.datetime | None = None,
+    sale: int | str | None = None,
 ) -> CheckoutResult:
-    """Every step of the arithmetic for a receipt; changes nothing."""
+    """Every step of the arithmetic for a receipt; changes nothing. `sale`: a closed
+    sale the cashier named, refused (SaleNotFound, SaleNotInvited, SaleNotOpen) when its
+    price does not apply to this member now."""
     return _evaluate(
         member=member,
         store=store,
@@ -256,18 +269,26 @@ def checkout_evaluate(
         code=code,
         choice=choice,
         at=at or timezone.now(),
+        sale=sale,
     )
 
 
 def receipt_fingerprint(
-    *, member: Member, total: Decimal, points_to_spend: int | None, code: str, choice: str
+    *,
+    member: Member,
+    total: Decimal,
+    points_to_spend: int | None,
+    code: str,
+    choice: str,
+    sale: int | str | None = None,
 ) -> str:
     """What makes two commits of one receipt "the same request" (idempotency)."""
     # A retry may type the same code with other spacing, dashes or case.
     code = "".join(code.split()).replace("-", "").upper()
-    data = json.dumps(
-        [member.card_number, str(total), points_to_spend, code, choice], sort_keys=True
-    )
+    request = [member.card_number, str(total), points_to_spend, code, choice]
+    if sale is not None:  # only then, so receipts recorded before keep their fingerprint
+        request.append(str(sale).strip())
+    data = json.dumps(request, sort_keys=True)
     return hashlib.sha256(data.encode()).hexdigest()
 
 
@@ -333,19 +354,26 @@ def checkout_commit(
     actor: Actor,
     code: str = "",
     choice: str = "",
+    sale: int | str | None = None,
 ) -> CheckoutResult:
     """Record a purchase: spend and earn points, claim the reward, move the tier up.
 
     Idempotent on (store, receipt number): a retry with the same data returns the same
     purchase (`replayed=True`); the same receipt with other data raises ReceiptConflict.
-    Raises PointsOverLimit, InvalidAmount, NoRewardApplies; nothing changes then.
+    Raises PointsOverLimit, InvalidAmount, NoRewardApplies, and for a named closed
+    `sale` SaleNotFound, SaleNotInvited or SaleNotOpen; nothing changes then.
     """
     total = receipt_total_input(total)
     receipt_number = receipt_number.strip()
     if not receipt_number:
         raise InvalidAmount(_("Enter the receipt number."), code="receipt_number_required")
     fingerprint = receipt_fingerprint(
-        member=member, total=total, points_to_spend=points_to_spend, code=code, choice=choice
+        member=member,
+        total=total,
+        points_to_spend=points_to_spend,
+        code=code,
+        choice=choice,
+        sale=sale,
     )
     existing = Purchase.objects.filter(store=store, receipt_number=receipt_number).first()
     if existing is not None:
@@ -372,6 +400,7 @@ def checkout_commit(
         choice=choice,
         at=now,
         program=program,
+        sale=sale,
     )
     b = result.breakdown
     chosen = result.chosen
@@ -432,7 +461,9 @@ def checkout_commit(
         provider = next(p for p in reward_providers() if p.name == chosen.provider)
         provider.claim(
             chosen.reward,
-            ctx=CheckoutContext(member=member, store=store, total=total, at=now, code=code),
+            ctx=CheckoutContext(
+                member=member, store=store, total=total, at=now, code=code, sale=sale
+            ),
             purchase=purchase,
         )
     result.purchase = purchase

@@ -15,7 +15,7 @@ from loyalty import rules
 from loyalty.actors import Actor
 from members.errors import RefundNotAllowed
 from members.models import LedgerEntry, Member, Purchase, Refund
-from members.services.checkout import money_input, reward_providers
+from members.services.checkout import money_input, refund_hooks, reward_providers
 from members.services.points import Movement, lots_return, lots_take
 
 Kind = LedgerEntry.Kind
@@ -188,4 +188,6 @@ def purchase_refund(
     if purchase.reward_source:
         for provider in reward_providers():
             provider.release(purchase=purchase, full_refund=purchase.is_fully_refunded, actor=actor)
+    for hook in refund_hooks():
+        hook(purchase=purchase, refund=refund, actor=actor)
     return refund
