@@ -50,6 +50,24 @@ class NoRewardApplies(InvalidInput):
     default_message = _("The chosen code or offer is not available for this receipt.")
 
 
+class ReferralCodeUnknown(InvalidInput):
+    code = "referral_code_unknown"
+    default_message = _("No member has this referral code.")
+
+
+class ReferralSelf(InvalidInput):
+    code = "referral_self"
+    default_message = _("A member cannot use their own referral code.")
+
+
+class ReferralNotNew(Conflict):
+    code = "referral_not_new"
+    default_message = _(
+        "Only a new member can join with a referral code: this one has already bought, "
+        "was invited already, or joined before the member who invites."
+    )
+
+
 __all__ = [
     "BadCardNumber",
     "DomainError",
@@ -60,6 +78,9 @@ __all__ = [
     "NoRewardApplies",
     "PointsOverLimit",
     "ReceiptConflict",
+    "ReferralCodeUnknown",
+    "ReferralNotNew",
+    "ReferralSelf",
     "RefundNotAllowed",
     "StoreNotFound",
 ]

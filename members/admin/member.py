@@ -35,6 +35,8 @@ from members.forms import (
 from members.models import Channel, Member
 from members.selectors import member_lookup_condition, member_progress
 from members.services import member_consent_set, points_adjust
+from members.services.enrollment import member_details_update
+from members.services.referrals import member_referral_code
 from messaging.selectors import member_nps_latest
 
 # Rows of the ledger and purchases shown on the member page; the rest are one link away.
@@ -118,8 +120,11 @@ class MemberAdmin(ModelAdmin):
                     "phone",
                     "email",
                     "birth_date",
+                    "birth_date_changed_at",
                     "joined_store",
                     "created_at",
+                    "referral_code_display",
+                    "referred_by_link",
                 ),
             },
         ),
@@ -159,6 +164,9 @@ class MemberAdmin(ModelAdmin):
         "card_number",
         "card_codes",
         "created_at",
+        "birth_date_changed_at",
+        "referral_code_display",
+        "referred_by_link",
         "points_balance",
         "tier",
         "tier_progress",
@@ -190,8 +198,13 @@ class MemberAdmin(ModelAdmin):
         if not change:
             return  # MemberAddForm.save() enrolled the member through member_enroll.
         # Only what the form changed: balance, tier and consents move in services under
-        # the member's row lock and must not be overwritten with what this page read.
-        obj.save(update_fields=[*form.changed_data, "updated_at"])
+        # the member's row lock and must not be overwritten with what this page read; the
+        # service also notes a changed birth date (the birthday gift waits 30 days).
+        member_details_update(
+            member=obj,
+            changes={name: form.cleaned_data[name] for name in form.changed_data},
+            actor=Actor.for_user(request.user, Channel.ADMIN),
+        )
 
     def add_view(self, request, form_url="", extra_context=None):
         try:
@@ -232,6 +245,16 @@ class MemberAdmin(ModelAdmin):
             mark_safe(card_qr_svg(obj.card_number)),
             mark_safe(card_barcode_svg(obj.card_number)),
         )
+
+    @display(description=_("referral code"))
+    def referral_code_display(self, obj: Member) -> str:
+        return member_referral_code(obj)  # generated on first use
+
+    @display(description=_("invited by"))
+    def referred_by_link(self, obj: Member) -> str:
+        if obj.referred_by_id is None:
+            return "—"
+        return admin_link("admin:members_member_change", obj.referred_by)
 
     @display(description=_("progress"))
     def tier_progress(self, obj: Member) -> str:

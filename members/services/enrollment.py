@@ -1,4 +1,4 @@
-"""Enrolling members and recording their consent."""
+"""Enrolling members, editing their details and recording their consent."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import datetime as dt
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from loyalty.actors import Actor
@@ -16,6 +17,7 @@ from members.cards import card_number_generate
 from members.errors import MemberExists
 from members.models import ConsentRecord, Member
 from members.selectors import phone_normalise
+from members.services.referrals import member_referral_set
 
 CONSENT_FIELDS = {
     ConsentRecord.ConsentChannel.EMAIL: "consent_email",
@@ -51,11 +53,14 @@ def member_enroll(
     joined_store: Store | None = None,
     consents: dict[str, bool] | None = None,
     source: str = "",
+    referral_code: str = "",
 ) -> Member:
-    """Create a member on the lowest tier with a new card number and their consents.
+    """Create a member on the lowest tier with a new card number, their consents and the
+    member who invited them (`referral_code`).
 
-    Raises InvalidInput for a phone or e-mail that is not one and MemberExists when the phone
-    or e-mail belongs to another member; nothing is created then.
+    Raises InvalidInput for a phone or e-mail that is not one, MemberExists when the phone
+    or e-mail belongs to another member, ReferralCodeUnknown for a code nobody has;
+    nothing is created then.
     """
     e164 = phone_normalise(phone)
     if e164 is None:
@@ -106,7 +111,52 @@ def member_enroll(
     for channel, granted in (consents or {}).items():
         _consent_record(member, channel, bool(granted), source, actor)
     member.save(update_fields=list(CONSENT_FIELDS.values()))
+    if referral_code.strip():
+        member_referral_set(member=member, code=referral_code, actor=actor)
     return member
+
+
+# What staff may edit on a member's page; balance, tier, consents and referral links
+# move only through their own services.
+MEMBER_DETAIL_FIELDS = frozenset(
+    {
+        "first_name",
+        "last_name",
+        "phone",
+        "email",
+        "birth_date",
+        "joined_store",
+        "language",
+        "beneficiary_category",
+        "beneficiary_document_kind",
+        "beneficiary_proof",
+        "beneficiary_verified_until",
+    }
+)
+
+
+@transaction.atomic
+def member_details_update(*, member: Member, changes: dict, actor: Actor) -> Member:
+    """Save the member's details in `changes` that differ from the stored ones; a changed
+    birth date is timestamped (no birthday gift for 30 days after, so a date cannot be
+    moved to collect one). Raises ValueError for a field that is not a detail."""
+    unknown = set(changes) - MEMBER_DETAIL_FIELDS
+    if unknown:
+        raise ValueError(f"Not an editable member detail: {sorted(unknown)}")
+    locked = Member.objects.select_for_update().get(pk=member.pk)
+    changed = []
+    for name, value in changes.items():
+        field = Member._meta.get_field(name)
+        new = value.pk if field.is_relation and value is not None else value
+        if field.value_from_object(locked) != new:
+            setattr(locked, name, value)
+            changed.append(name)
+    if "birth_date" in changed:
+        locked.birth_date_changed_at = timezone.now()
+        changed.append("birth_date_changed_at")
+    if changed:
+        locked.save(update_fields=[*changed, "updated_at"])
+    return locked
 
 
 @transaction.atomic
