@@ -118,15 +118,30 @@ def test_viewer_of_batches_without_code_rights_gets_no_export_or_import(batch, i
     assert not PromoCode.objects.filter(batch=imported_batch).exists()
 
 
-def test_marketing_group_has_exactly_the_promo_permissions(marketer):
-    promo = sorted(
+def test_marketing_group_has_exactly_the_promo_and_campaign_permissions(marketer):
+    # given the marketing group's rights on promo codes and campaigns
+    granted = sorted(
         p for p in marketer.get_all_permissions() if p.startswith(("promocodes.", "campaigns."))
     )
 
-    assert promo == [
+    # then batches, campaigns, segments and threshold levels are edited, codes imported,
+    # and what the mechanics wrote (codes, redemptions, jobs, offers, rewards given,
+    # participants, counters) only read; nothing is deleted but a threshold level
+    assert granted == [
         "campaigns.add_campaign",
+        "campaigns.add_rewardlevel",
+        "campaigns.add_segment",
         "campaigns.change_campaign",
+        "campaigns.change_rewardlevel",
+        "campaigns.change_segment",
+        "campaigns.delete_rewardlevel",
         "campaigns.view_campaign",
+        "campaigns.view_grant",
+        "campaigns.view_offer",
+        "campaigns.view_participant",
+        "campaigns.view_purchasecounter",
+        "campaigns.view_rewardlevel",
+        "campaigns.view_segment",
         "promocodes.add_codebatch",
         "promocodes.add_promocode",
         "promocodes.change_codebatch",

@@ -110,7 +110,13 @@ def test_job_page_shows_its_progress(marketer_client, batch):
 def test_campaign_added_and_listed_with_its_batches(marketer_client):
     # when
     response = marketer_client.post(
-        reverse("admin:campaigns_campaign_add"), {"name": "Весна", "description": "Март–май"}
+        reverse("admin:campaigns_campaign_add"),
+        {
+            "name": "Весна",
+            "description": "Март–май",
+            "levels-TOTAL_FORMS": "0",
+            "levels-INITIAL_FORMS": "0",
+        },
     )
     campaign = factories.CampaignFactory(name="Весна")
     factories.CodeBatchFactory.create_batch(2, campaign=campaign)
