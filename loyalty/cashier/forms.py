@@ -12,8 +12,9 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from loyalty.errors import DomainError
-from loyalty.models import Store
+from loyalty.models import BeneficiaryCategory, Store
 from members.errors import NoRewardApplies
+from members.models import BeneficiaryDocument
 from members.services.checkout import money_input, receipt_total_input
 from promocodes.errors import REFUSALS, TooManyGuesses
 
@@ -94,7 +95,7 @@ class ReceiptForm(DomainErrorsMixin, forms.Form):
     # The template renders both by hand: the code input carries its live check, the
     # choice is a radio per personal code of the member (its canonical text).
     code = forms.CharField(label=_("Promo code"), max_length=64, required=False)
-    choice = forms.CharField(label=_("Member's promo codes"), max_length=64, required=False)
+    choice = forms.CharField(label=_("Member's codes and offers"), max_length=64, required=False)
 
     domain_error_fields = {
         "invalid_amount": "total",
@@ -106,6 +107,9 @@ class ReceiptForm(DomainErrorsMixin, forms.Form):
         **dict.fromkeys(REFUSALS, "code"),
         TooManyGuesses.code: "code",
         NoRewardApplies.code: "choice",
+        # An offer or N-th purchase reward used meanwhile at another till: the cashier
+        # picks another one. A campaign's budget running out is a form-wide error.
+        "offer_not_usable": "choice",
     }
 
     def __init__(self, *args, for_commit: bool = True, **kwargs):
@@ -163,3 +167,49 @@ class RefundForm(DomainErrorsMixin, forms.Form):
         if not raw:
             return None
         return self.call(money_input, value=raw)
+
+
+class BeneficiaryProofForm(DomainErrorsMixin, forms.Form):
+    """The "proof checked" step: the document the cashier saw and the day it expires."""
+
+    prefix = "proof"
+
+    category = forms.ModelChoiceField(
+        label=_("Beneficiary category"),
+        queryset=BeneficiaryCategory.objects.filter(is_active=True).order_by("name"),
+        error_messages={"invalid_choice": _("Choose one of the categories offered.")},
+    )
+    document_kind = forms.ChoiceField(
+        label=_("Document"), choices=[("", "—"), *BeneficiaryDocument.choices]
+    )
+    document_number = forms.CharField(
+        label=_("Document number"),
+        max_length=100,
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )
+    valid_until = forms.DateField(
+        label=_("Valid until"),
+        help_text=_("The last day the document is valid; the discount applies until then."),
+        widget=forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"}),
+    )
+
+    domain_error_fields = {
+        "beneficiary_proof_expired": "valid_until",
+        "beneficiary_category_inactive": "category",
+        "beneficiary_document_kind_unknown": "document_kind",
+        "beneficiary_document_required": "document_number",
+    }
+
+    def __init__(self, *args, member=None, **kwargs):
+        if member is not None and member.beneficiary_category_id:
+            kwargs.setdefault(
+                "initial",
+                {
+                    "category": member.beneficiary_category_id,
+                    "document_kind": member.beneficiary_document_kind,
+                },
+            )
+        super().__init__(*args, **kwargs)
+        # Read the options once (the widget would read them on every render).
+        category = self.fields["category"]
+        category.choices = [("", "—"), *((c.pk, c.name) for c in category.queryset)]

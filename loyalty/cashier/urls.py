@@ -23,6 +23,11 @@ urlpatterns = [
     path("members/<str:card_number>/", views.member, name="member"),
     path("members/<str:card_number>/evaluate/", views.evaluate, name="evaluate"),
     path("members/<str:card_number>/code-check/", views.code_check, name="code_check"),
+    path(
+        "members/<str:card_number>/beneficiary-proof/",
+        views.beneficiary_proof,
+        name="beneficiary_proof",
+    ),
     path("purchases/<int:pk>/", views.purchase, name="purchase"),
     path("purchases/<int:pk>/refund/", views.refund, name="refund"),
     path("refunds/<int:pk>/", views.refund_done, name="refund_done"),

@@ -1,7 +1,8 @@
-"""The cashier desk: find a member, ring up a receipt, print it, refund it.
+"""The cashier desk: find a member, see their offers, progress and invitations, ring up
+a receipt, print it, refund it, record a checked beneficiary document.
 
-Views only clean input (forms.py) and call the members and promocodes services and
-selectors.
+Views only clean input (forms.py) and call the members, promocodes and campaigns
+services and selectors.
 """
 
 from __future__ import annotations
@@ -12,20 +13,25 @@ from decimal import Decimal
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied
+from django.db.models import Q
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
+from campaigns import selectors as campaign_selectors
+from campaigns.models import Campaign, Grant, Offer
+from campaigns.services.core import offer_reward, reward_text
 from loyalty import rules
 from loyalty.actors import Actor
-from loyalty.cashier.forms import LookupForm, ReceiptForm, RefundForm
+from loyalty.cashier.forms import BeneficiaryProofForm, LookupForm, ReceiptForm, RefundForm
 from loyalty.models import ProgramSettings
 from members import selectors
 from members.errors import BadCardNumber, MemberNotFound
 from members.models import Channel, Member, Purchase, Refund
 from members.services import checkout_commit, checkout_evaluate, purchase_refund
+from members.services.beneficiary import beneficiary_proof_check
 from members.services.checkout import breakdown_of
 from promocodes import guard
 from promocodes.models import PromoCode
@@ -33,6 +39,7 @@ from promocodes.selectors import member_codes_usable
 from promocodes.services import Validation, promo_code_validate
 
 DESK_PERMISSION = "loyalty.use_cashier_desk"
+PROOF_PERMISSION = "members.check_beneficiary_proof"
 LAST_STORE_KEY = "cashier_store_id"
 RECENT_PURCHASES = 10
 
@@ -183,14 +190,111 @@ def _progress_context(member: Member) -> dict:
     }
 
 
-def _member_context(member: Member) -> dict:
+@dataclass(frozen=True)
+class OfferPick:
+    """A campaign's personal offer, coupon or gift as the desk lists it to pick from."""
+
+    offer: Offer
+
+    @property
+    def reference(self) -> str:
+        """What the receipt form sends as `choice` to apply this offer."""
+        return offer_reward(self.offer).reference
+
+    @property
+    def reward(self) -> str:
+        return _reward_words(self.offer)
+
+    @property
+    def is_gift(self) -> bool:
+        return self.offer.reward_kind == rules.RewardKind.GIFT
+
+
+@dataclass(frozen=True)
+class CounterRow:
+    """An every-N-th-purchase counter: how far the member is and what the N-th gets."""
+
+    progress: campaign_selectors.NthProgress
+
+    @property
+    def campaign(self):
+        return self.progress.campaign
+
+    @property
+    def reward(self) -> str:
+        return _reward_words(self.progress.campaign)
+
+    @property
+    def to_go(self) -> int:
+        """Purchases still to make up to the rewarded one, itself included ("2 more
+        purchases to the reward" at 3/5)."""
+        return self.progress.remaining
+
+    @property
+    def is_due(self) -> bool:
+        """The next purchase (the one being rung up, at the desk) gets the reward."""
+        return self.progress.is_due
+
+    @property
+    def reference(self) -> str:
+        """What the receipt form sends as `choice` to apply this reward."""
+        return campaign_selectors.nth_reference(self.progress.campaign)
+
+
+def _reward_words(source) -> str:
+    """ "30%", "500 ₽", "200 points" or the gift, of an offer or a campaign."""
+    return reward_text(
+        kind=source.reward_kind, value=source.reward_value, gift_name=source.gift_name
+    )
+
+
+@dataclass(frozen=True)
+class ProofStatus:
+    """Whether the member's beneficiary discount applies today, and why not."""
+
+    # "" (no category), "not_required", "valid", "expired", "missing", "inactive"
+    state: str
+
+    @classmethod
+    def of(cls, member: Member, *, today) -> ProofStatus:
+        category = member.beneficiary_category
+        if category is None:
+            return cls("")
+        if not category.is_active:
+            return cls("inactive")
+        if not category.is_proof_required:
+            return cls("not_required")
+        until = member.beneficiary_verified_until
+        if until is None:
+            return cls("missing")
+        # The same rule as the checkout's: valid through the day it is valid until.
+        return cls("valid" if until >= today else "expired")
+
+
+def _campaigns_context(member: Member, *, at) -> dict:
+    """The member's offers, N-th purchase counters and closed-sale invitations now."""
+    counters = [CounterRow(p) for p in campaign_selectors.member_counters(member, at=at)]
+    return {
+        "offers": [OfferPick(o) for o in campaign_selectors.member_offers_usable(member, at=at)],
+        "counters": counters,
+        "counters_due": [c for c in counters if c.is_due],
+        "invitations": campaign_selectors.member_invitations(member, at=at),
+    }
+
+
+def _member_context(member: Member, *, request, proof_form=None) -> dict:
+    now = timezone.now()
+    may_check_proof = request.user.has_perm(PROOF_PERMISSION)
+    if proof_form is None and may_check_proof:
+        proof_form = BeneficiaryProofForm(member=member)
     return {
         "member": member,
         **_progress_context(member),
         "recent_purchases": list(selectors.purchases_of_member(member)[:RECENT_PURCHASES]),
-        "personal_codes": [
-            PersonalCode(code) for code in member_codes_usable(member, at=timezone.now())
-        ],
+        "personal_codes": [PersonalCode(code) for code in member_codes_usable(member, at=now)],
+        **_campaigns_context(member, at=now),
+        "proof": ProofStatus.of(member, today=timezone.localdate(now)),
+        "proof_form": proof_form if may_check_proof else None,
     }
 
 
@@ -256,7 +360,45 @@ def member(request, card_number: str):
         "form": form,
         "lookup_form": LookupForm(),
         "code_check": _form_code_check(form),
-        **_member_context(member),
+        **_member_context(member, request=request),
+    }
+    return render(request, "cashier/member.html", context)
+
+
+@desk_view
+@require_POST
+def beneficiary_proof(request, card_number: str):
+    """The "proof checked" step: record the beneficiary document the cashier saw."""
+    _may(request, PROOF_PERMISSION)
+    member = _member_or_404(card_number)
+    form = BeneficiaryProofForm(request.POST, member=member)
+    if form.is_valid():
+        checked = form.call(
+            beneficiary_proof_check,
+            member=member,
+            category=form.cleaned_data["category"],
+            document_kind=form.cleaned_data["document_kind"],
+            document_number=form.cleaned_data["document_number"],
+            valid_until=form.cleaned_data["valid_until"],
+            actor=Actor.for_user(request.user, Channel.CASHIER),
+        )
+        if checked is not None:
+            messages.success(
+                request,
+                _("Proof recorded: %(category)s until %(date)s.")
+                % {
+                    "category": checked.beneficiary_category.name,
+                    "date": formats.date_format(
+                        checked.beneficiary_verified_until, "SHORT_DATE_FORMAT"
+                    ),
+                },
+            )
+            return redirect("cashier:member", card_number=member.card_number)
+    context = {
+        "form": _receipt_form(request),
+        "lookup_form": LookupForm(),
+        "code_check": CodeCheck(),
+        **_member_context(member, request=request, proof_form=form),
     }
     return render(request, "cashier/member.html", context)
 
@@ -359,6 +501,29 @@ def purchase(request, pk: int):
         "rows": breakdown_rows(breakdown_of(purchase), reward_source=purchase.reward_source),
         **_progress_context(member),
         "refunds": list(purchase.refunds.all()),
+        "counters": [
+            CounterRow(p) for p in campaign_selectors.member_counters(member, at=timezone.now())
+        ],
+        # What the purchase earned for later: coupons and gifts, bonus points of campaigns
+        # (welcome, referral). The points of its own step-3 reward (an offer's or the N-th
+        # purchase's) are already a line of the breakdown.
+        "earned_offers": [
+            OfferPick(o) for o in Offer.objects.filter(source_purchase=purchase).order_by("id")
+        ],
+        # Welcome and referral points belong to the member, not the purchase (a refund
+        # keeps them): they are the grants given in the purchase's own transaction.
+        "earned_points": list(
+            Grant.objects.filter(
+                Q(purchase=purchase)
+                | Q(purchase__isnull=True, member=purchase.member, created_at=purchase.created_at),
+                points__gt=0,
+                rolled_back_at__isnull=True,
+            )
+            .exclude(offer__isnull=False)
+            .exclude(campaign__kind=Campaign.Kind.NTH_PURCHASE)
+            .select_related("campaign")
+            .order_by("id")
+        ),
     }
     return render(request, "cashier/purchase.html", context)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from django.utils import timezone
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
@@ -20,6 +21,7 @@ from loyalty.api.throttling import RetryAfterMixin, guesser
 from loyalty.models import Partner, ProgramSettings
 from members import selectors
 from members.api.members import NextTierSerializer, TierSerializer, next_tier_data
+from members.api.offers import ProgressSerializer, progress_data, progress_projected_data
 from members.cards import card_number_clean
 from members.errors import ReceiptConflict
 from members.models import Member
@@ -82,9 +84,24 @@ class CheckoutRequestSerializer(serializers.Serializer):
         allow_blank=True,
         help_text=_(
             "Instead of `code`: the `reference` of one of the member's personal codes "
-            "(GET /members/{card_number}/promocodes/) to apply rather than the one worth "
+            "(GET /members/{card_number}/promocodes/), offers or N-th purchase rewards "
+            "(GET /members/{card_number}/offers/) to apply rather than the one worth "
             "most, or `none` to apply none of them. 400 `reward_not_available` when it "
-            "cannot be used on this receipt. A gift code never applies by itself."
+            "cannot be used on this receipt. A gift never applies by itself."
+        ),
+    )
+    sale = serializers.IntegerField(
+        min_value=1,
+        max_value=2**63 - 1,
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text=_(
+            "The id of a closed sale the member came for (GET "
+            "/members/{card_number}/offers/, `invitations`). An open sale the member is "
+            "invited to applies by itself; naming it refuses the receipt when its price "
+            "does not apply: 404 `sale_not_found`, 400 `sale_not_invited` or "
+            "`sale_not_open`, 409 `campaign_budget_exhausted`."
         ),
     )
 
@@ -119,9 +136,12 @@ class CheckoutCommitRequestSerializer(CheckoutRequestSerializer):
 class StepSerializer(serializers.Serializer):
     rule = serializers.CharField(
         help_text=_(
-            "What the step is: `total`, `tier`, `beneficiary`, `base_discount`, `code` "
-            "(a promo code; its `detail` is the code) or another offer source, "
-            "`points_spent`, `paid`, `points_earned`."
+            "What the step is: `total`; a base rate: `tier`, `beneficiary`, `sale-<id>` "
+            "(a closed sale), `base_discount` (their sum); the one reward: `code` (a "
+            "promo code; its `detail` is the code), `offer` (a personal offer, coupon or "
+            "gift) or `nth_purchase` (an N-th purchase reward), whose `detail` is the "
+            "`reference`; then `points_spent`, `paid`, `points_earned`. The `label` "
+            "names the rule."
         )
     )
     label = serializers.CharField(help_text=_("What to show the member."))
@@ -150,6 +170,9 @@ class MemberAfterSerializer(serializers.Serializer):
     points_balance = serializers.IntegerField()
     tier = TierSerializer()
     next_tier = NextTierSerializer(allow_null=True)
+    progress = ProgressSerializer(
+        help_text=_("N-th purchase counters after this receipt (the rewarded one restarts).")
+    )
 
 
 class BreakdownSerializer(serializers.Serializer):
@@ -229,12 +252,15 @@ def result_data(
 ) -> dict:
     b = result.breakdown
     member = result.member
+    at = timezone.now()
     if committed:
         progress = selectors.member_progress(member)
         balance = member.points_balance
+        campaigns = progress_data(member, at=at)
     else:
         progress = progress_projected(member, b)
         balance = member.points_balance - b.points_spent + b.points_earned
+        campaigns = progress_projected_data(member, at=at, result=result)
     data = {
         "card_number": member.card_number,
         "store": store,
@@ -253,6 +279,7 @@ def result_data(
             "points_balance": balance,
             "tier": progress.tier,
             "next_tier": next_tier_data(progress),
+            "progress": campaigns,
         },
     }
     if committed:
@@ -318,6 +345,7 @@ WORKED_EXAMPLE_RESPONSE = {
         "points_balance": 47,
         "tier": {"name": "Серебряный", "discount_percent": "5.00", "earn_percent": "2.00"},
         "next_tier": {"name": "Золотой", "basis": "spend", "remaining": "17150.00"},
+        "progress": {"counters": []},
     },
 }
 # The worked example with a 10% promo code: D2 = 10% of T − D1 = 285.00.
@@ -354,6 +382,68 @@ CODE_EXAMPLE_RESPONSE = {
         "next_tier": {"name": "Золотой", "basis": "spend", "remaining": "17435.00"},
     },
 }
+# A member invited to an open closed sale of 25% (it beats the 5% tier in step 2) whose
+# purchase is the 5th of an "every 5th purchase 50% off, at most 500 ₽" campaign.
+CAMPAIGN_EXAMPLE_REQUEST = {
+    "card_number": "2712345678902",
+    "store": "MSK-01",
+    "receipt_number": "R-000125",
+    "total": "3000.00",
+    "sale": 9,
+}
+CAMPAIGN_EXAMPLE_RESPONSE = {
+    **WORKED_EXAMPLE_RESPONSE,
+    "receipt_number": "R-000125",
+    "base_discount": "750.00",
+    "code_discount": "500.00",
+    "points_spent": 0,
+    "paid": "1750.00",
+    "points_earned": 35,
+    "tier_spend": "1750.00",
+    "steps": [
+        WORKED_EXAMPLE_RESPONSE["steps"][0],
+        {
+            "rule": "sale-9",
+            "label": "Closed sale: Закрытая распродажа для своих",
+            "amount": "750.00",
+            "unit": "money",
+            "detail": "25.00%",
+        },
+        {
+            "rule": "nth_purchase",
+            "label": "Reward for every 5 purchases: Каждая 5-я покупка −50%",
+            "amount": "500.00",
+            "unit": "money",
+            "detail": "nth-7",
+        },
+        {"rule": "paid", "label": "Money paid", "amount": "1750.00", "unit": "money", "detail": ""},
+        {
+            "rule": "points_earned",
+            "label": "Points earned",
+            "amount": "35",
+            "unit": "points",
+            "detail": "2.00%",
+        },
+    ],
+    "member": {
+        **WORKED_EXAMPLE_RESPONSE["member"],
+        "points_balance": 535,
+        "next_tier": {"name": "Золотой", "basis": "spend", "remaining": "18250.00"},
+        "progress": {
+            "counters": [
+                {
+                    "campaign": 7,
+                    "name": "Каждая 5-я покупка −50%",
+                    "count": 0,
+                    "every_n": 5,
+                    "remaining": 5,
+                    "reference": "nth-7",
+                    "label": "5 more purchases to the reward",
+                }
+            ]
+        },
+    },
+}
 # Refusals of a typed promo code (promocodes.errors), by HTTP status.
 CODE_REFUSALS = {
     400: [
@@ -370,6 +460,12 @@ CODE_REFUSALS = {
     409: ["used_up"],
     429: ["too_many_attempts"],
 }
+# Refusals of a named closed sale (`sale`, campaigns.errors).
+SALE_REFUSALS = {
+    400: ["sale_not_invited", "sale_not_open"],
+    404: ["sale_not_found"],
+    409: ["campaign_budget_exhausted"],
+}
 CHECKOUT_ERRORS = {
     400: [
         "bad_card_number",
@@ -377,12 +473,20 @@ CHECKOUT_ERRORS = {
         "points_over_limit",
         "invalid_amount",
         *CODE_REFUSALS[400],
+        *SALE_REFUSALS[400],
     ],
     403: CODE_REFUSALS[403],
-    404: ["member_not_found", *CODE_REFUSALS[404]],
-    409: CODE_REFUSALS[409],
+    404: ["member_not_found", *CODE_REFUSALS[404], *SALE_REFUSALS[404]],
+    409: [*CODE_REFUSALS[409], *SALE_REFUSALS[409]],
     429: CODE_REFUSALS[429],
 }
+CAMPAIGN_DESCRIPTION = _(
+    "Campaigns take part by themselves: an open closed sale the member is invited to is "
+    "a step-2 rate (its step's `rule` is `sale-<id>`), and the member's offers, coupons "
+    "and due N-th purchase rewards compete with personal codes in step 3 (`offer`, "
+    "`nth_purchase`); every step's `label` names the rule behind it. `member.progress` "
+    "gives the N-th purchase counters after the receipt."
+)
 CODE_DESCRIPTION = _(
     "With `code`, the promo code is step 3: `code_discount` is its discount and a step "
     "with `rule` `code` names it in `detail`. A code that cannot be used is refused with "
@@ -410,13 +514,14 @@ class CheckoutEvaluateView(CheckoutView):
         operation_id="checkout_evaluate",
         summary=_("Evaluate a receipt"),
         description=format_lazy(
-            "{}\n\n{}",
+            "{}\n\n{}\n\n{}",
             _(
                 "Every step of the checkout arithmetic for a receipt — discounts, the points "
                 "that may pay it, money paid, points earned — and the member's tier and "
                 "progress as they would be afterwards. Changes nothing. Needs `checkout`."
             ),
             CODE_DESCRIPTION,
+            CAMPAIGN_DESCRIPTION,
         ),
         request=CheckoutRequestSerializer,
         responses={200: BreakdownSerializer, **errors_common(CHECKOUT_ERRORS, has_body=True)},
@@ -426,6 +531,16 @@ class CheckoutEvaluateView(CheckoutView):
             OpenApiExample("With a 10% promo code", value=CODE_EXAMPLE_REQUEST, request_only=True),
             OpenApiExample(
                 "With a 10% promo code", value=CODE_EXAMPLE_RESPONSE, response_only=True
+            ),
+            OpenApiExample(
+                "Closed sale and an N-th purchase reward",
+                value=CAMPAIGN_EXAMPLE_REQUEST,
+                request_only=True,
+            ),
+            OpenApiExample(
+                "Closed sale and an N-th purchase reward",
+                value=CAMPAIGN_EXAMPLE_RESPONSE,
+                response_only=True,
             ),
         ],
     )
@@ -439,6 +554,7 @@ class CheckoutEvaluateView(CheckoutView):
                 points_to_spend=data["points_to_spend"],
                 code=data["code"],
                 choice=data["choice"],
+                sale=data["sale"],
             )
         body = result_data(
             result,
@@ -457,7 +573,7 @@ class CheckoutCommitView(CheckoutView):
         operation_id="checkout_commit",
         summary=_("Commit a receipt"),
         description=format_lazy(
-            "{}\n\n{}",
+            "{}\n\n{}\n\n{}\n\n{}",
             _(
                 "Records the purchase: spends and earns points and moves the member up a "
                 "tier when the receipt crosses a threshold. 201 for a new purchase. Safe to "
@@ -471,6 +587,13 @@ class CheckoutCommitView(CheckoutView):
                 "taken by another receipt meanwhile, the answer is 409 `used_up` and nothing "
                 "is recorded. A full refund of the purchase gives the code back while it is "
                 "still valid."
+            ),
+            CAMPAIGN_DESCRIPTION,
+            _(
+                "An offer or N-th purchase reward is used once too: when another receipt "
+                "used it meanwhile, the answer is 409 `offer_not_usable`; when the "
+                "campaign's budget cannot pay it, 409 `campaign_budget_exhausted`. Nothing "
+                "is recorded then. A full refund gives back what campaigns gave."
             ),
         ),
         parameters=[IDEMPOTENCY_PARAMETER],
@@ -488,7 +611,8 @@ class CheckoutCommitView(CheckoutView):
                 {
                     **CHECKOUT_ERRORS,
                     400: [*CHECKOUT_ERRORS[400], "idempotency_key_invalid"],
-                    409: ["receipt_conflict", *CHECKOUT_ERRORS[409]],
+                    # An offer or N-th reward used or spent meanwhile at another till.
+                    409: ["receipt_conflict", *CHECKOUT_ERRORS[409], "offer_not_usable"],
                     422: ["idempotency_key_reused"],
                 },
                 has_body=True,
@@ -541,6 +665,7 @@ class CheckoutCommitView(CheckoutView):
                 actor=Actor.for_partner(request.partner),
                 code=data["code"],
                 choice=data["choice"],
+                sale=data["sale"],
             )
         if result.replayed and result.purchase.partner_id != request.partner.pk:
             # Recorded by the cashier desk or another partner: not this partner's to see.

@@ -18,8 +18,10 @@ from loyalty.api.pagination import NewestFirstPagination
 from loyalty.api.schema import errors_common
 from loyalty.models import Partner, ProgramSettings, Tier
 from members import selectors
+from members.api.offers import COUNTER_EXAMPLE, ProgressSerializer, progress_data
 from members.models import Member
 from members.services import member_enroll
+from members.services.referrals import member_referral_code
 
 TAG = "Members"
 
@@ -120,10 +122,33 @@ class MemberDetailSerializer(MemberSerializer):
     expiring_points = serializers.SerializerMethodField(
         help_text=_("The member's next burn of points; null when no points will burn.")
     )
+    referral_code = serializers.CharField(
+        read_only=True,
+        help_text=_(
+            "The member's code for inviting friends: a friend enrols with it, and both "
+            "get points after the friend's first purchase."
+        ),
+    )
 
     class Meta(MemberSerializer.Meta):
-        fields = [*MemberSerializer.Meta.fields, "next_tier", "expiring_points"]
+        fields = [
+            *MemberSerializer.Meta.fields,
+            "next_tier",
+            "expiring_points",
+            "referral_code",
+            "progress",
+        ]
         read_only_fields = fields
+
+    # Campaigns: N-th purchase counters; needs `campaign_progress` (offers.progress_data)
+    # in the context.
+    progress = serializers.SerializerMethodField(
+        help_text=_("Progress in campaigns: counters towards every N-th purchase reward.")
+    )
+
+    @extend_schema_field(ProgressSerializer)
+    def get_progress(self, member) -> dict:
+        return self.context["campaign_progress"]
 
     @extend_schema_field(NextTierSerializer(allow_null=True))
     def get_next_tier(self, member) -> dict | None:
@@ -156,6 +181,16 @@ class MemberEnrolSerializer(serializers.Serializer):
     consents = ConsentsInputSerializer(
         required=False,
         help_text=_("Consent to messages per channel; a channel left out is not consented."),
+    )
+    referral_code = serializers.CharField(
+        max_length=32,
+        required=False,
+        default="",
+        allow_blank=True,
+        help_text=_(
+            "The referral code of the member who invited this one, if any; spaces, "
+            "dashes and case do not matter."
+        ),
     )
 
     def validate_phone(self, value: str) -> str:
@@ -223,6 +258,12 @@ class MemberFilter(django_filters.FilterSet):
 
 # --- Views -------------------------------------------------------------------------------
 
+NEW_COUNTER_EXAMPLE = {
+    **COUNTER_EXAMPLE,
+    "count": 0,
+    "remaining": 5,
+    "label": "5 more purchases to the reward",
+}
 MEMBER_EXAMPLE = {
     "card_number": "2712345678902",
     "first_name": "Анна",
@@ -233,6 +274,8 @@ MEMBER_EXAMPLE = {
     "joined_at": "2026-03-01T12:00:00+03:00",
     "next_tier": {"name": "Золотой", "basis": "spend", "remaining": "17150.00"},
     "expiring_points": {"amount": 120, "date": "2026-12-01"},
+    "referral_code": "KX7M2PQA",
+    "progress": {"counters": [COUNTER_EXAMPLE]},
 }
 
 
@@ -251,8 +294,13 @@ class MemberViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         return Partner.Scope.MEMBERS_READ
 
     def member_response(self, member: Member, *, status_code: int = 200, **kwargs) -> Response:
+        member_referral_code(member)  # generated on first use
         progress = selectors.member_progress(member)
-        data = MemberDetailSerializer(member, context={"progress": progress}).data
+        context = {
+            "progress": progress,
+            "campaign_progress": progress_data(member, at=timezone.now()),
+        }
+        data = MemberDetailSerializer(member, context=context).data
         return Response(data, status=status_code, **kwargs)
 
     @extend_schema(
@@ -261,12 +309,18 @@ class MemberViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         description=_(
             "Creates a member on the lowest tier with a new card number and records the "
             "consents given on your site. The phone and e-mail must not belong to "
-            "another member. Needs the scope `members:write`."
+            "another member. With `referral_code`, the member who owns it invited this "
+            "one: both get points after this member's first purchase; an unknown code "
+            "refuses the enrolment (400 `referral_code_unknown`). Needs the scope "
+            "`members:write`."
         ),
         request=MemberEnrolSerializer,
         responses={
             201: MemberDetailSerializer,
-            **errors_common({400: ["store_not_found"], 409: ["member_exists"]}, has_body=True),
+            **errors_common(
+                {400: ["store_not_found", "referral_code_unknown"], 409: ["member_exists"]},
+                has_body=True,
+            ),
         },
         examples=[
             OpenApiExample(
@@ -291,6 +345,8 @@ class MemberViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
                     "points_balance": 0,
                     "next_tier": {"name": "Серебряный", "basis": "spend", "remaining": "2000.00"},
                     "expiring_points": None,
+                    # A new member takes part in running N-th purchase campaigns at once.
+                    "progress": {"counters": [NEW_COUNTER_EXAMPLE]},
                 },
             ),
         ],
@@ -307,6 +363,7 @@ class MemberViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             birth_date=data["birth_date"],
             joined_store=selectors.store_get(code=data["store"]) if data["store"] else None,
             consents=data.get("consents") or {},
+            referral_code=data["referral_code"],
             actor=Actor.for_partner(request.partner),
         )
         member = Member.objects.select_related("tier").get(pk=member.pk)
@@ -330,7 +387,7 @@ class MemberViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
                 value={
                     k: v
                     for k, v in MEMBER_EXAMPLE.items()
-                    if k not in ("next_tier", "expiring_points")
+                    if k not in ("next_tier", "expiring_points", "referral_code", "progress")
                 },
                 response_only=True,
             )
@@ -344,7 +401,9 @@ class MemberViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         summary=_("Read a member"),
         description=_(
             "Tier with its discount and earn rate, points balance, progress to the next "
-            "tier and the next burn of points. A 13-digit card number whose check digit "
+            "tier, the next burn of points and, in `progress.counters`, progress towards "
+            "every N-th purchase reward (offers and invitations: GET "
+            "/members/{card_number}/offers/). A 13-digit card number whose check digit "
             "does not match is refused as a typo (400 `bad_card_number`). "
             "Needs `members:read`."
         ),

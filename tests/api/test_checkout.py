@@ -62,6 +62,7 @@ def test_worked_example_commit(api, checkout_body, silver_member, tiers, partner
         "points_balance": 47,
         "tier": {"name": tiers["Silver"].name, "discount_percent": "5.00", "earn_percent": "2.00"},
         "next_tier": {"name": tiers["Gold"].name, "basis": "spend", "remaining": "17150.00"},
+        "progress": {"counters": []},
     }
     assert purchase.partner == partner
     assert purchase.channel == "partner"

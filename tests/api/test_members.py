@@ -43,6 +43,8 @@ def test_enrol_returns_201_with_the_card_number_and_the_member_view(api, partner
         "joined_at": body["joined_at"],
         "next_tier": {"name": tiers["Silver"].name, "basis": "spend", "remaining": "2000.00"},
         "expiring_points": None,
+        "progress": {"counters": []},
+        "referral_code": member.referral_code,
     }
     assert str(member.phone) == "+79123456789"
     assert member.email == "Anna@Example.ru"

@@ -18,7 +18,7 @@ OPERATIONS = {
     },
     ("/api/v1/checkout/evaluate/", "post"): {
         400: {"invalid", "points_over_limit", "store_not_found", "bad_card_number"},
-        404: {"member_not_found"},
+        404: {"member_not_found", "sale_not_found"},
     },
     ("/api/v1/checkout/commit/", "post"): {
         400: {"invalid", "points_over_limit", "idempotency_key_invalid"},
@@ -42,6 +42,10 @@ OPERATIONS = {
         403: {"not_recipient"},
         404: {"batch_not_found"},
         409: {"request_id_conflict", "batch_full"},
+    },
+    ("/api/v1/members/{card_number}/offers/", "get"): {
+        400: {"bad_card_number"},
+        404: {"member_not_found"},
     },
     ("/api/v1/members/{card_number}/push-devices/", "post"): {
         400: {"invalid", "bad_card_number"},

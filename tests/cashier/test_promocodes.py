@@ -579,4 +579,4 @@ def test_live_check_costs_a_fixed_number_of_queries(
     # then
     assert many == few
     assert refused <= few
-    assert few <= 12
+    assert few <= 13  # 12 + the open closed sales the base rate looks at
