@@ -1,5 +1,6 @@
-"""`python -m bench`: checkout throughput, points expiry and promo codes at a million and
-delivery of 100k queued messages on PostgreSQL, printed as a table of figures against
+"""`python -m bench`: checkout throughput, points expiry and promo codes at a million,
+delivery of 100k queued messages and campaign steps (offers issued, a closed sale
+announced) to 100k members on PostgreSQL, printed as a table of figures against
 targets. Exits 1 when a target is missed (the row says MISSED), 2 when the bench cannot
 run (no PostgreSQL), 0 otherwise.
 """
@@ -29,6 +30,9 @@ EXPORT_RSS_GROWTH_MB = 50.0
 # Messages: issue #4, acceptance 6. One delivery worker sends a campaign of 100k SMS
 # through the in-memory backend (the provider's own latency left out) at this rate.
 MESSAGES_PER_SECOND = 1000.0
+# Campaigns: issue #5, acceptance 8. The beat's step (campaigns_advance) issuing an offer
+# or announcing a closed sale to 100k members against raw INSERT … SELECTs of its rows.
+CAMPAIGN_RATIO = 2.0
 
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -68,10 +72,23 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--message-batch-size", type=int, default=None, help="messages_deliver batch size"
     )
+    parser.add_argument(
+        "--campaign-members",
+        type=int,
+        default=100_000,
+        help="members an offer is issued to and a closed sale announced to",
+    )
+    parser.add_argument(
+        "--campaign-runs",
+        type=int,
+        default=3,
+        help="timed runs of each campaign step and of its raw statements (alternating)",
+    )
     parser.add_argument("--skip-checkout", action="store_true")
     parser.add_argument("--skip-expiry", action="store_true")
     parser.add_argument("--skip-promocodes", action="store_true")
     parser.add_argument("--skip-messages", action="store_true")
+    parser.add_argument("--skip-campaigns", action="store_true")
     return parser.parse_args(argv)
 
 
@@ -134,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
         rows += _promocodes_rows(args)
     if not args.skip_messages:
         rows += _messages_rows(args)
+    if not args.skip_campaigns:
+        rows += _campaigns_rows(args)
 
     from bench.data import members_reset
 
@@ -155,6 +174,8 @@ def main(argv: list[str] | None = None) -> int:
         print(PROMOCODES_NOTE)
     if not args.skip_messages:
         print(MESSAGES_NOTE)
+    if not args.skip_campaigns:
+        print(CAMPAIGNS_NOTE)
     missed = [r for r in rows if r.status == MISSED]
     print()
     log(f"finished in {time.perf_counter() - started:.0f} s")
@@ -192,6 +213,16 @@ reach if the database answered at once; it varies less with others' load than wa
 time. Two workers are two threads of one process sharing the GIL: that row shows the
 queue split without a row sent twice, not how two worker processes scale. The RSS
 growth includes the messages the memory backend keeps (a real backend keeps none)."""
+
+
+CAMPAIGNS_NOTE = """
+Campaigns: campaigns_advance is the beat's step on a campaign due for it, in one
+transaction: participants frozen with their holdout group, offers issued, messages
+queued to the members reached who consented, the step marked done. The raw run writes
+exactly the same rows (compared column by column after each run) with one plain
+INSERT … SELECT per table in one transaction: no ON CONFLICT, no segment query, no lock.
+Each run starts from emptied tables, settled (VACUUM ANALYZE, CHECKPOINT); the figures
+are medians of the runs, which alternate. "rows" are participants + offers + messages."""
 
 
 def _load() -> str:
@@ -514,4 +545,75 @@ def _check_row(label: str, delivered):
         figure,
         f"{c.expected:,} x3 / 0",
         _status(c.holds),
+    )
+
+
+def _campaigns_rows(args) -> list:
+    from bench.campaigns import RAW, SERVICE, campaigns_bench
+    from bench.report import Row, mb, seconds
+
+    f = campaigns_bench(members=args.campaign_members, runs=args.campaign_runs, log=log)
+    rows = [
+        Row("campaign bench: members / with e-mail consent", f"{f.members:,} / {f.consented:,}")
+    ]
+    for step in f.steps:
+        n = f"campaign {step.scenario.name}, {f.members:,} members"
+        c = step.check
+        e = c.expected
+        median = {m: step.median(m) for m in (SERVICE, RAW)}
+        growth = [r.rss_growth for r in step.of(SERVICE) if r.rss_growth is not None]
+        rows += [
+            Row(
+                f"{n}: {SERVICE}, median of {len(step.of(SERVICE))}",
+                f"{seconds(median[SERVICE])} ({step.rows / median[SERVICE]:,.0f} rows/s)",
+            ),
+            Row(
+                f"{n}: {RAW}, median of {len(step.of(RAW))}",
+                f"{seconds(median[RAW])} ({step.rows / median[RAW]:,.0f} rows/s)",
+            ),
+            Row(
+                f"{n}: ratio {SERVICE} / raw",
+                f"{step.ratio:.2f}x",
+                f"<= {CAMPAIGN_RATIO}x",
+                _status(step.ratio <= CAMPAIGN_RATIO),
+            ),
+            Row(
+                f"{n}: each run, {SERVICE} / raw",
+                " ".join(f"{r.seconds:.2f}" for r in step.of(SERVICE))
+                + " / "
+                + " ".join(f"{r.seconds:.2f}" for r in step.of(RAW))
+                + " s",
+            ),
+            Row(
+                f"{n}: CPU load average at the start of each run, {SERVICE} / raw",
+                " ".join(_one_decimal(r.load) for r in step.of(SERVICE))
+                + " / "
+                + " ".join(_one_decimal(r.load) for r in step.of(RAW)),
+            ),
+            Row(
+                f"{n}: RSS growth during {SERVICE} (largest)",
+                mb(max(growth)) if growth else "n/a",
+            ),
+            Row(
+                f"{n}: participants / held out / offers / messages, every {SERVICE} run",
+                _written(c.written),
+                _written([e]),
+                _status(all(w == e for w in c.written)),
+            ),
+            Row(
+                f"{n}: duplicates / rows for members due none / "
+                "second run added / runs differing from the first",
+                f"{c.duplicates} / {c.not_due} / {c.second_run_rows} / {c.differs}",
+                "0 / 0 / 0 / 0",
+                _status(c.duplicates == c.not_due == c.second_run_rows == c.differs == 0),
+            ),
+        ]
+    return rows
+
+
+def _written(written: list) -> str:
+    """Rows each run wrote: once when every run wrote the same, else run by run."""
+    shown = written[:1] if all(w == written[0] for w in written) else written
+    return " | ".join(
+        f"{w.participants:,} / {w.holdout:,} / {w.offers:,} / {w.messages:,}" for w in shown
     )

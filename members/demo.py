@@ -866,6 +866,7 @@ def demo_seed(
     if history_exists():
         report.promo_code = _promo_demo(now, report)
         _messaging_demo(now, report)
+        _campaigns_demo(now, report)
         return report
     plan = plan_history(members=members, purchases=purchases, months=months, seed=seed, now=now)
     if not plan.members:
@@ -879,6 +880,7 @@ def demo_seed(
             report.add(what, count)
     report.promo_code = _promo_demo(now, report)
     _messaging_demo(now, report)
+    _campaigns_demo(now, report)
     return report
 
 
@@ -886,6 +888,12 @@ def _messaging_demo(now: dt.datetime, report: DemoReport) -> None:
     from messaging.demo import messaging_demo_ensure
 
     messaging_demo_ensure(now=now, report=report)
+
+
+def _campaigns_demo(now: dt.datetime, report: DemoReport) -> None:
+    from campaigns.demo import campaigns_demo_ensure
+
+    campaigns_demo_ensure(now=now, report=report)
 
 
 def _promo_demo(now: dt.datetime, report: DemoReport) -> str:
