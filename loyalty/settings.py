@@ -185,9 +185,12 @@ LOYALTY_CURRENCY_SYMBOLS = {"RUB": "₽", "USD": "$", "EUR": "€", "KZT": "₸"
 LOYALTY_CARD_PREFIX = env.str("LOYALTY_CARD_PREFIX", default="27")
 # Step 3 of the checkout ("at most one code or offer"): dotted paths of reward
 # providers, asked in order. Promo codes and campaigns add theirs here.
-LOYALTY_REWARD_PROVIDERS: list[str] = ["promocodes.provider.PromoCodeProvider"]
+LOYALTY_REWARD_PROVIDERS: list[str] = [
+    "promocodes.provider.PromoCodeProvider",
+    "campaigns.provider.CampaignRewardProvider",
+]
 # Step 2 candidates beyond tier and beneficiary discounts (closed sales).
-LOYALTY_BASE_RATE_PROVIDERS: list[str] = []
+LOYALTY_BASE_RATE_PROVIDERS: list[str] = ["campaigns.provider.ClosedSaleRateProvider"]
 LOYALTY_POINT_VALUE = Decimal("1.00")
 # Unknown or mistyped promo codes one partner key or desk user may try per window
 # before being refused (promocodes.guard).
@@ -239,7 +242,13 @@ NPS_CATCHUP_DAYS = env.int("NPS_CATCHUP_DAYS", default=7)  # purchases missed by
 NPS_SURVEY_LINK_DAYS = env.int("NPS_SURVEY_LINK_DAYS", default=30)  # the link's life
 # Called inside the checkout transaction after a purchase is recorded, with
 # purchase=, member=, at= and actor=: what else a purchase causes.
-LOYALTY_PURCHASE_HOOKS: list[str] = ["messaging.services.purchase_receipt_queue"]
+LOYALTY_PURCHASE_HOOKS: list[str] = [
+    "campaigns.services.purchases.purchase_campaigns_apply",
+    "messaging.services.purchase_receipt_queue",
+]
+# Called inside the refund transaction after a refund is recorded, with purchase=,
+# refund=, actor=: what else a refund undoes (campaign counters, coupons it earned).
+LOYALTY_REFUND_HOOKS: list[str] = ["campaigns.services.purchases.purchase_campaigns_refund"]
 
 # --- Celery -----------------------------------------------------------------------------
 _BROKER_DIR = VAR_DIR / "broker"
@@ -296,6 +305,24 @@ LOYALTY_PERIODIC_TASKS = {
         "task": "messaging.tasks.surveys_queue_due_task",
         "crontab": {"minute": "0", "hour": "11"},
         "description": _("Ask members who bought some days ago for their NPS score."),
+    },
+    "campaigns-advance": {
+        "task": "campaigns.tasks.campaigns_advance_task",
+        "crontab": {"minute": "*"},
+        "description": _(
+            "Start and finish campaigns; issue offers, invite to closed sales and queue "
+            "their announcements, start reminders and last-chance messages."
+        ),
+    },
+    "campaign-offers-expire": {
+        "task": "campaigns.tasks.offers_expire_task",
+        "crontab": {"minute": "*/5"},
+        "description": _("Mark campaign offers past their deadline burnt."),
+    },
+    "birthday-gifts": {
+        "task": "campaigns.tasks.birthday_gifts_issue_task",
+        "crontab": {"minute": "0", "hour": "9"},
+        "description": _("Send birthday greetings and gifts some days before the date."),
     },
     "tier-review": {
         "task": "members.tasks.tier_review_task",
@@ -364,7 +391,11 @@ SPECTACULAR_SETTINGS = {
         }
     },
     "SECURITY": [{"ApiKeyAuth": []}],
-    "ENUM_NAME_OVERRIDES": {"ErrorCodeEnum": "loyalty.api.errors.ERROR_CODE_CHOICES"},
+    "ENUM_NAME_OVERRIDES": {
+        "ErrorCodeEnum": "loyalty.api.errors.ERROR_CODE_CHOICES",
+        "CampaignKindEnum": "campaigns.models.CampaignKind",
+        "RewardKindEnum": "campaigns.models.RewardChoices",
+    },
 }
 
 # --- Phones ------------------------------------------------------------------------------
@@ -452,7 +483,7 @@ UNFOLD = {
                 ],
             },
             {
-                "title": _("Promo codes"),
+                "title": _("Campaigns"),
                 "items": [
                     {
                         "title": _("Campaigns"),
@@ -460,6 +491,29 @@ UNFOLD = {
                         "link": _admin_link("campaigns_campaign"),
                         "permission": _may("campaigns.view_campaign"),
                     },
+                    {
+                        "title": _("Segments"),
+                        "icon": "filter_alt",
+                        "link": _admin_link("campaigns_segment"),
+                        "permission": _may("campaigns.view_segment"),
+                    },
+                    {
+                        "title": _("Offers"),
+                        "icon": "local_offer",
+                        "link": _admin_link("campaigns_offer"),
+                        "permission": _may("campaigns.view_offer"),
+                    },
+                    {
+                        "title": _("Rewards given"),
+                        "icon": "card_giftcard",
+                        "link": _admin_link("campaigns_grant"),
+                        "permission": _may("campaigns.view_grant"),
+                    },
+                ],
+            },
+            {
+                "title": _("Promo codes"),
+                "items": [
                     {
                         "title": _("Promo code batches"),
                         "icon": "confirmation_number",

@@ -113,6 +113,42 @@ ERROR_CODES: dict[str, str] = {
     "no_template": gettext_lazy("No active template for the message's kind and channel."),
     "template_invalid": gettext_lazy("The message template cannot be compiled or rendered."),
     "invalid_address": gettext_lazy("Not an address the channel can send to (staff only)."),
+    # Campaigns
+    "campaign_error": gettext_lazy("The campaign cannot give this reward now."),
+    "campaign_budget_exhausted": gettext_lazy(
+        "The campaign's budget is used up; its reward can no longer be given (409)."
+    ),
+    "offer_not_usable": gettext_lazy(
+        "The chosen offer was used, burnt or cancelled meanwhile (409)."
+    ),
+    "sale_not_found": gettext_lazy("No closed sale has this id (`sale`)."),
+    "sale_not_invited": gettext_lazy(
+        "The member is not invited to the closed sale; only invited members get its price."
+    ),
+    "sale_not_open": gettext_lazy("The closed sale is not open at this moment."),
+    "campaign_transition_refused": gettext_lazy(
+        "The campaign cannot move to this status now (staff only)."
+    ),
+    "campaign_incomplete": gettext_lazy(
+        "The campaign lacks what its kind needs to start (staff only)."
+    ),
+    "referral_code_unknown": gettext_lazy("No member has this referral code."),
+    "referral_self": gettext_lazy("A member cannot use their own referral code."),
+    "referral_not_new": gettext_lazy(
+        "Only a new member (no purchase yet, not invited before, joined after the inviter) "
+        "can use a referral code."
+    ),
+    # Beneficiaries (the cashier desk's "proof checked" step; no partner endpoint returns these)
+    "beneficiary_proof_expired": gettext_lazy("The beneficiary document has expired (staff only)."),
+    "beneficiary_category_inactive": gettext_lazy(
+        "The beneficiary category is no longer offered (staff only)."
+    ),
+    "beneficiary_document_kind_unknown": gettext_lazy(
+        "Unknown kind of beneficiary document (staff only)."
+    ),
+    "beneficiary_document_required": gettext_lazy(
+        "The beneficiary document's number is empty or too long (staff only)."
+    ),
     # Purchases and refunds
     "purchase_not_found": gettext_lazy("No purchase with this id was recorded by your partner."),
     "already_refunded": gettext_lazy("The purchase has already been fully refunded."),
