@@ -216,3 +216,24 @@ def member_progress(member: Member, *, at: dt.datetime | None = None) -> MemberP
 
 def purchases_of_member(member: Member):
     return Purchase.objects.filter(member=member).select_related("store", "tier")
+
+
+def beneficiary_proof_state(member: Member, *, today: dt.date) -> str:
+    """Whether the member's beneficiary discount applies on `today`, and why not: ""
+    (no category), "inactive", "not_required", "missing", "valid" or "expired". The
+    proof is valid through the day it is valid until."""
+    category = member.beneficiary_category
+    if category is None:
+        return ""
+    if not category.is_active:
+        return "inactive"
+    if not category.is_proof_required:
+        return "not_required"
+    until = member.beneficiary_verified_until
+    if until is None:
+        return "missing"
+    return "valid" if until >= today else "expired"
+
+
+def beneficiary_discount_applies(member: Member, *, today: dt.date) -> bool:
+    return beneficiary_proof_state(member, today=today) in ("valid", "not_required")

@@ -111,6 +111,20 @@ def participant_record(*, campaign: Campaign, member: Member, at: dt.datetime) -
         return Participant.objects.get(campaign=campaign, member=member)
 
 
+def member_reached(campaign: Campaign, member: Member, *, at: dt.datetime) -> bool:
+    """Whether an event of the member's (a purchase) gets the campaign's reward, as
+    member_targeted, but a live-segment campaign records the member as its participant
+    with their holdout group on the way, so the reports count the held-out too."""
+    if freezes_segment(campaign):
+        return member_targeted(campaign, member)
+    if (
+        campaign.segment_id is not None
+        and not campaign_members(campaign).filter(pk=member.pk).exists()
+    ):
+        return False
+    return not participant_record(campaign=campaign, member=member, at=at).is_holdout
+
+
 def participants_freeze(*, campaign: Campaign, members: QuerySet[Member], at: dt.datetime) -> int:
     """Add every member of `members` as a participant with their holdout group, in one
     INSERT … SELECT; members already in are kept as they are. Returns how many were

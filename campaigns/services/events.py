@@ -63,7 +63,9 @@ def purchase_events_apply(
     if not live:
         return
     for campaign in live:
-        if campaign.kind == Campaign.Kind.THRESHOLD and _reached(campaign, member, at=at):
+        if campaign.kind == Campaign.Kind.THRESHOLD and core.member_reached(
+            campaign, member, at=at
+        ):
             _threshold_coupon_issue(campaign, member=member, purchase=purchase, at=at)
     joining = [c for c in live if c.kind != Campaign.Kind.THRESHOLD]
     if not joining or Purchase.objects.filter(member=member).exclude(pk=purchase.pk).exists():
@@ -71,9 +73,9 @@ def purchase_events_apply(
     referral = []
     for campaign in joining:
         if campaign.kind == Campaign.Kind.WELCOME:
-            if _reached(campaign, member, at=at):
+            if core.member_reached(campaign, member, at=at):
                 _welcome_give(campaign, member=member, purchase=purchase, at=at, actor=actor)
-        elif member.referred_by_id is not None and _reached(campaign, member, at=at):
+        elif member.referred_by_id is not None and core.member_reached(campaign, member, at=at):
             referral.append(campaign)
     if referral:
         _referral_apply(referral, friend=member, at=at, actor=actor)
@@ -89,19 +91,6 @@ def purchase_events_refund(*, purchase: Purchase, refund: Refund, actor: Actor) 
         campaign__kind=Campaign.Kind.THRESHOLD,
         status=Offer.Status.ACTIVE,
     ).update(status=Offer.Status.CANCELLED)
-
-
-def _reached(campaign: Campaign, member: Member, *, at: dt.datetime) -> bool:
-    """Whether the campaign's reward is for the member. A live segment records the member
-    as a participant with their holdout group, so reports count the held-out too."""
-    if core.freezes_segment(campaign):
-        return core.member_targeted(campaign, member)
-    if (
-        campaign.segment_id is not None
-        and not core.campaign_members(campaign).filter(pk=member.pk).exists()
-    ):
-        return False
-    return not core.participant_record(campaign=campaign, member=member, at=at).is_holdout
 
 
 def _has_consent(member: Member, channel: str) -> bool:
@@ -286,7 +275,7 @@ def referral_rewards_sweep(*, at: dt.datetime | None = None) -> int:
             looked_at += 1
             with transaction.atomic():
                 friend = Member.objects.select_for_update().get(pk=friend_id)
-                if _reached(campaign, friend, at=at):
+                if core.member_reached(campaign, friend, at=at):
                     referral_rewards_give(
                         friend_id=friend_id, campaign_ids=[campaign.pk], at=at, actor=SWEEP_ACTOR
                     )

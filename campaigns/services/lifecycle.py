@@ -21,6 +21,7 @@ from django.utils.translation import gettext_lazy
 from campaigns.errors import CampaignIncomplete, CampaignTransitionRefused
 from campaigns.models import Campaign, Offer, RewardChoices, RewardLevel
 from loyalty.actors import Actor
+from loyalty.context_processors import currency_symbol
 
 Kind = Campaign.Kind
 Status = Campaign.Status
@@ -105,7 +106,7 @@ def reward_value_problem(reward_kind: str, value: Decimal | None) -> str:
     if reward_kind == Reward.PERCENT and not (0 < value <= 100):
         return _("A percent discount is more than 0 and at most 100.")
     if reward_kind == Reward.FIXED and value <= 0:
-        return _("Enter the amount taken off, more than 0 roubles.")
+        return _("Enter the amount taken off, more than 0.")
     if reward_kind == Reward.POINTS and (value <= 0 or value != value.to_integral_value()):
         return _("Bonus points are a whole number, more than 0.")
     return ""
@@ -137,8 +138,11 @@ def campaign_field_problems(campaign: Campaign, *, levels: int | None = None) ->
             problems.append(
                 (
                     "budget",
-                    _("The campaign has spent %(spent)s ₽ already: the budget cannot be less.")
-                    % {"spent": campaign.spent},
+                    _(
+                        "The campaign has spent %(spent)s %(currency)s already: "
+                        "the budget cannot be less."
+                    )
+                    % {"spent": campaign.spent, "currency": currency_symbol()},
                 )
             )
     if kind not in REWARDS:
@@ -178,7 +182,7 @@ def _reward_problems(campaign: Campaign) -> list[Problem]:
             problems.append(("reward_cap", _("Only a percent discount has a cap; clear the cap.")))
         elif campaign.reward_cap <= 0:
             problems.append(
-                ("reward_cap", _("The cap is an amount in roubles above 0, or empty for no cap."))
+                ("reward_cap", _("The cap is an amount of money above 0, or empty for no cap."))
             )
     if campaign.min_receipt < 0:
         problems.append(("min_receipt", _("The minimum receipt cannot be negative.")))

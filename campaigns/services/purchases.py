@@ -125,19 +125,6 @@ def purchase_campaigns_apply(
     events.purchase_events_apply(purchase=purchase, member=member, at=at, actor=actor)
 
 
-def _counts_purchases_of(campaign: Campaign, member: Member, *, at: dt.datetime) -> bool:
-    """Whether the campaign counts the member's purchases; a live-segment campaign
-    records the member as its participant with their holdout group on the way."""
-    if core.freezes_segment(campaign):
-        return core.member_targeted(campaign, member)
-    if (
-        campaign.segment_id is not None
-        and not core.campaign_members(campaign).filter(pk=member.pk).exists()
-    ):
-        return False
-    return not core.participant_record(campaign=campaign, member=member, at=at).is_holdout
-
-
 def _is_rewarded(purchase: Purchase, campaign: Campaign) -> bool:
     return (
         purchase.reward_source == selectors.NTH_SOURCE
@@ -148,7 +135,7 @@ def _is_rewarded(purchase: Purchase, campaign: Campaign) -> bool:
 def _purchase_count(
     *, campaign: Campaign, member: Member, purchase: Purchase, at: dt.datetime
 ) -> None:
-    if not _counts_purchases_of(campaign, member, at=at):
+    if not core.member_reached(campaign, member, at=at):
         return
     counter = PurchaseCounter.objects.filter(campaign=campaign, member=member)
     cycle = counter.values_list("cycle", flat=True).first()

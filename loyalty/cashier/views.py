@@ -257,18 +257,7 @@ class ProofStatus:
 
     @classmethod
     def of(cls, member: Member, *, today) -> ProofStatus:
-        category = member.beneficiary_category
-        if category is None:
-            return cls("")
-        if not category.is_active:
-            return cls("inactive")
-        if not category.is_proof_required:
-            return cls("not_required")
-        until = member.beneficiary_verified_until
-        if until is None:
-            return cls("missing")
-        # The same rule as the checkout's: valid through the day it is valid until.
-        return cls("valid" if until >= today else "expired")
+        return cls(selectors.beneficiary_proof_state(member, today=today))
 
 
 def _campaigns_context(member: Member, *, at) -> dict:

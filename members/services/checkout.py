@@ -141,20 +141,15 @@ def base_rate_candidates(ctx: CheckoutContext, tier: Tier) -> list[rules.BaseRat
         )
     ]
     member = ctx.member
-    category = member.beneficiary_category
-    if category is not None and category.is_active:
-        verified = not category.is_proof_required or (
-            member.beneficiary_verified_until is not None
-            and member.beneficiary_verified_until >= timezone.localdate(ctx.at)
-        )
-        if verified:
-            candidates.append(
-                rules.BaseRate(
-                    "beneficiary",
-                    _("Beneficiary discount: %(category)s") % {"category": category.name},
-                    category.discount_percent,
-                )
+    if selectors.beneficiary_discount_applies(member, today=timezone.localdate(ctx.at)):
+        category = member.beneficiary_category
+        candidates.append(
+            rules.BaseRate(
+                "beneficiary",
+                _("Beneficiary discount: %(category)s") % {"category": category.name},
+                category.discount_percent,
             )
+        )
     for provider in base_rate_providers():
         candidates.extend(provider.candidates(ctx))
     return candidates

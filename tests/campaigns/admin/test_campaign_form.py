@@ -281,7 +281,7 @@ def test_fields_the_kind_does_not_use_are_not_saved(marketer_client, segment):
         ({"kind": "welcome"}, {"reward_kind": ["Choose what the campaign gives."]}),
         (
             {"kind": "welcome", "reward_kind": "fixed", "reward_value": "0"},
-            {"reward_value": ["Enter the amount taken off, more than 0 roubles."]},
+            {"reward_value": ["Enter the amount taken off, more than 0."]},
         ),
         (
             {"kind": "referral", "reward_value": "200"},
