@@ -8,7 +8,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
-from loyalty.rules import RewardKind
+from campaigns.models import RewardChoices, reward_valid
 from promocodes import codes
 
 MONEY = {"max_digits": 12, "decimal_places": 2}
@@ -26,11 +26,7 @@ class CodeBatch(models.Model):
         LETTERS = "letters", _("Letters only")
         DIGITS = "digits", _("Digits only")
 
-    class Reward(models.TextChoices):
-        PERCENT = RewardKind.PERCENT.value, _("Percent off")
-        FIXED = RewardKind.FIXED.value, _("Fixed amount off")
-        POINTS = RewardKind.POINTS.value, _("Bonus points")
-        GIFT = RewardKind.GIFT.value, _("Gift")
+    Reward = RewardChoices  # the same rewards as a campaign's
 
     name = models.CharField(_("name"), max_length=200)
     campaign = models.ForeignKey(
@@ -120,9 +116,7 @@ class CodeBatch(models.Model):
             ),
             models.CheckConstraint(condition=Q(min_receipt__gte=0), name="batch_min_receipt_gte_0"),
             models.CheckConstraint(
-                condition=Q(reward_kind="gift", gift_name__gt="")
-                | Q(reward_kind="percent", reward_value__gt=0, reward_value__lte=100)
-                | Q(reward_kind__in=["fixed", "points"], reward_value__gt=0),
+                condition=reward_valid(),
                 name="batch_reward_valid",
             ),
             models.CheckConstraint(
