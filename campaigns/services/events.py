@@ -414,7 +414,8 @@ def _birthday_greet(campaign: Campaign, *, birthday: dt.date, at: dt.datetime) -
     greeting = {
         "kind": Kind.BIRTHDAY,
         "channel": campaign.channel,
-        "event_key": f"birthday-{event_key}",
+        # The campaign in the key: two birthday campaigns each greet once a year.
+        "event_key": f"birthday-{campaign.pk}-{event_key}",
         "campaign": campaign,
         "send_after": at,
     }

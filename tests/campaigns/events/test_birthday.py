@@ -31,10 +31,14 @@ def born(day: dt.date, *, tier=None, **kwargs):
 
 
 def greeted(campaign) -> list[tuple]:
-    """(member id, event key, context has a gift) of the campaign's birthday messages."""
+    """(member id, "birthday-<year>", context has a gift) of the campaign's birthday
+    messages, whose keys are "birthday-<campaign>-<year>"."""
+    messages = list(Message.objects.filter(campaign=campaign, kind="birthday"))
+    prefix = f"birthday-{campaign.pk}-"
+    assert all(m.event_key.startswith(prefix) for m in messages)
     return sorted(
-        (m.member_id, m.event_key, "offer" in m.context)
-        for m in Message.objects.filter(campaign=campaign, kind="birthday")
+        (m.member_id, "birthday-" + m.event_key.removeprefix(prefix), "offer" in m.context)
+        for m in messages
     )
 
 
@@ -70,7 +74,7 @@ def test_greeting_and_gift_go_lead_days_before_the_birthday(birthday_campaign, t
     assert (message.member, message.channel, message.event_key, message.campaign) == (
         due,
         "email",
-        "birthday-2026",
+        f"birthday-{birthday_campaign.pk}-2026",
         birthday_campaign,
     )
     assert message.context == {
@@ -115,6 +119,20 @@ def test_run_twice_gives_and_greets_once_then_again_next_year(birthday_campaign)
         (member.pk, "birthday-2026", True),
         (member.pk, "birthday-2027", True),
     ]
+
+
+def test_two_birthday_campaigns_each_greet_once(birthday_campaign):
+    # given: a second birthday campaign, greeting only
+    member = born(dt.date(1990, 3, 13))
+    cards = live(name="Открытка", kind="birthday", lead_days=3)
+
+    # when
+    birthday_gifts_issue(at=T0)
+    birthday_gifts_issue(at=T0 + dt.timedelta(minutes=1))
+
+    # then: neither greeting swallows the other
+    assert greeted(birthday_campaign) == [(member.pk, "birthday-2026", True)]
+    assert greeted(cards) == [(member.pk, "birthday-2026", False)]
 
 
 def test_a_missed_beat_catches_up_while_the_birthday_is_ahead(birthday_campaign):
