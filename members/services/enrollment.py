@@ -17,7 +17,7 @@ from members.cards import card_number_generate
 from members.errors import MemberExists
 from members.models import ConsentRecord, Member
 from members.selectors import phone_normalise
-from members.services.referrals import member_referral_set
+from members.services.referrals import member_referral_code, member_referral_set
 
 CONSENT_FIELDS = {
     ConsentRecord.ConsentChannel.EMAIL: "consent_email",
@@ -113,6 +113,9 @@ def member_enroll(
     member.save(update_fields=list(CONSENT_FIELDS.values()))
     if referral_code.strip():
         member_referral_set(member=member, code=referral_code, actor=actor)
+    # Made now, so showing the member later (a partner's GET, the desk) writes nothing;
+    # members enrolled before referral codes existed get theirs on first use.
+    member_referral_code(member)
     return member
 
 

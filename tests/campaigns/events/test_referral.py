@@ -426,3 +426,14 @@ def test_the_sweep_leaves_paid_and_old_referrals_alone(referral_campaign, invite
     # then
     assert looked_at == 0
     assert grants(referral_campaign) == before
+
+
+def test_an_enrolled_member_has_a_referral_code_at_once():
+    # when
+    member = member_enroll(phone="+79990000002", first_name="Ольга", actor=ACTOR)
+
+    # then: stored by the enrolment, so reading the member later writes nothing
+    stored = Member.objects.values_list("referral_code", flat=True).get(pk=member.pk)
+    assert stored == member.referral_code
+    assert len(stored) == 8
+    assert set(stored) <= set(REFERRAL_ALPHABET)
