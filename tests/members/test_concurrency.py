@@ -1,7 +1,6 @@
 """Concurrent writers on PostgreSQL: real threads, each with its own connection and its own
 transactions, released together by a barrier so they really race."""
 
-import threading
 from decimal import Decimal
 
 import pytest
@@ -13,6 +12,7 @@ from members.models import LedgerEntry, Member, Purchase, Refund
 from members.services import checkout_commit, member_enroll, purchase_refund
 from tests import factories
 from tests.members.conftest import assert_ledger_holds
+from tests.threads import race
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -24,29 +24,6 @@ pytestmark = [
 ]
 
 D = Decimal
-
-
-def race(count: int, work) -> list[tuple[str, object]]:
-    """Run work(i) in `count` threads released at once; ("ok", result) or ("error", exc)."""
-    barrier = threading.Barrier(count)
-    results: list[tuple[str, object] | None] = [None] * count
-
-    def worker(i: int) -> None:
-        try:
-            barrier.wait(timeout=30)
-            results[i] = ("ok", work(i))
-        except Exception as exc:
-            results[i] = ("error", exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(thread.is_alive() for thread in threads)
-    return results
 
 
 def oks(results):

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import itertools
-import threading
 
 import pytest
-from django.db import connection
 
 from loyalty.actors import Actor
 from members.models import Channel
@@ -41,26 +39,3 @@ def buy(store, cashier_actor):
 def silver(tiers):
     """A Silver member (5%, earns 2%) without points."""
     return factories.MemberFactory(tier=tiers["Silver"])
-
-
-def race(count: int, work) -> list[tuple[str, object]]:
-    """Run work(i) in `count` threads released at once; ("ok", result) or ("error", exc)."""
-    barrier = threading.Barrier(count)
-    results: list[tuple[str, object] | None] = [None] * count
-
-    def worker(i: int) -> None:
-        try:
-            barrier.wait(timeout=30)
-            results[i] = ("ok", work(i))
-        except Exception as exc:
-            results[i] = ("error", exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(thread.is_alive() for thread in threads)
-    return results

@@ -14,7 +14,7 @@ from campaigns.services import core, purchases
 from members.errors import NoRewardApplies
 from members.models import Purchase
 from tests import factories
-from tests.campaigns.checkout.conftest import race
+from tests.threads import race
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
