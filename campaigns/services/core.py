@@ -308,14 +308,14 @@ def _budget_spend(campaign: Campaign, cost: Decimal) -> None:
     A campaign without a budget is not updated at all: the UPDATE would hold its row
     until the checkout commits, queueing every till that uses the campaign behind one
     lock. Its cost is the sum of its grants."""
-    if cost <= 0 or not Campaign.objects.filter(pk=campaign.pk, budget__isnull=False).exists():
+    if cost <= 0:
         return
-    won = (
-        Campaign.objects.filter(pk=campaign.pk)
-        .filter(Q(budget__isnull=True) | Q(budget__gte=F("spent") + cost))
-        .update(spent=F("spent") + cost)
-    )
-    if not won:
+    # The UPDATE matches no row of a campaign without a budget, so it locks nothing; only
+    # when it matched nothing is it asked which of the two it was.
+    won = Campaign.objects.filter(
+        pk=campaign.pk, budget__isnull=False, budget__gte=F("spent") + cost
+    ).update(spent=F("spent") + cost)
+    if not won and Campaign.objects.filter(pk=campaign.pk, budget__isnull=False).exists():
         raise BudgetExhausted()
 
 
