@@ -37,14 +37,11 @@ def nth_reward(campaign: Campaign) -> rules.Reward:
 def _budget_covers(campaign, reward: rules.Reward, *, total) -> bool:
     """Whether what is left of the campaign's budget pays the most this reward can cost
     on a receipt of `total` (before the base discount, so never less than it costs)."""
-    left = core.budget_left(campaign)
-    if left is None:
-        return True
     if reward.kind == rules.RewardKind.POINTS:
         cost = rules.money(int(reward.value) * settings.LOYALTY_POINT_VALUE)
     else:
         cost = rules.reward_discount(reward, total=total, after_base=total)
-    return cost <= left
+    return core.budget_pays(campaign, cost)
 
 
 class CampaignRewardProvider:
@@ -98,8 +95,7 @@ class ClosedSaleRateProvider:
             named = selectors.closed_sale_check(named, member=ctx.member, at=ctx.at).pk
         rates = []
         for sale in selectors.member_sales_open(ctx.member, at=ctx.at):
-            left = core.budget_left(sale)
-            if left is not None and left < rules.percent_of(ctx.total, sale.reward_value):
+            if not core.budget_pays(sale, rules.percent_of(ctx.total, sale.reward_value)):
                 if sale.pk == named:
                     raise BudgetExhausted()
                 continue

@@ -326,6 +326,12 @@ def budget_left(campaign: Campaign) -> Decimal | None:
     return max(Decimal(0), campaign.budget - campaign.spent)
 
 
+def budget_pays(campaign: Campaign, cost: Decimal) -> bool:
+    """Whether what is left of the campaign's budget (as loaded) pays `cost`."""
+    left = budget_left(campaign)
+    return left is None or cost <= left
+
+
 def grant_give(
     *,
     campaign: Campaign,
